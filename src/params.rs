@@ -1,0 +1,157 @@
+//! Index parameters: defaults and ranges (matching the `vss` extension's option names).
+
+use crate::distance::MetricKind;
+use crate::error::{Error, Result};
+
+/// Default number of neighbours per node on the upper layers.
+pub const M_DEFAULT: usize = 16;
+/// Smallest useful `M`.
+pub const M_MIN: usize = 2;
+/// Largest accepted `M`.
+pub const M_MAX: usize = 512;
+/// Largest accepted `M0` (neighbours on layer 0); its default is `2 * M`.
+pub const M0_MAX: usize = 2048;
+/// Default candidate-list size while building.
+pub const EF_CONSTRUCTION_DEFAULT: usize = 128;
+/// Smallest accepted `ef_construction`.
+pub const EF_CONSTRUCTION_MIN: usize = 1;
+/// Largest accepted `ef_construction`.
+pub const EF_CONSTRUCTION_MAX: usize = 10_000;
+/// Default candidate-list size while searching.
+pub const EF_SEARCH_DEFAULT: usize = 64;
+/// Smallest accepted `ef_search`.
+pub const EF_SEARCH_MIN: usize = 1;
+/// Largest accepted `ef_search`.
+pub const EF_SEARCH_MAX: usize = 100_000;
+/// Largest accepted vector dimension.
+pub const DIM_MAX: usize = 65_535;
+/// Default seed of the level generator.
+pub const SEED_DEFAULT: u64 = 0x5eed_4e53_5721_0001;
+
+/// Validated, immutable index parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    pub metric: MetricKind,
+    pub dim: usize,
+    pub m: usize,
+    pub m0: usize,
+    pub ef_construction: usize,
+    pub ef_search: usize,
+    pub seed: u64,
+}
+
+impl Params {
+    /// Starts a builder with every default filled in.
+    pub fn builder(metric: MetricKind, dim: usize) -> ParamsBuilder {
+        ParamsBuilder {
+            metric,
+            dim,
+            m: M_DEFAULT,
+            m0: None,
+            ef_construction: EF_CONSTRUCTION_DEFAULT,
+            ef_search: EF_SEARCH_DEFAULT,
+            seed: SEED_DEFAULT,
+        }
+    }
+
+    /// Checks every range; used by the builder and by deserialization.
+    pub fn validate(&self) -> Result<()> {
+        check("dimensions", self.dim, 1, DIM_MAX)?;
+        check("M", self.m, M_MIN, M_MAX)?;
+        check("M0", self.m0, M_MIN, M0_MAX)?;
+        if self.m0 < self.m {
+            return Err(Error::ParameterConflict(format!(
+                "M0 must be at least M ({}), not {}",
+                self.m, self.m0
+            )));
+        }
+        check(
+            "ef_construction",
+            self.ef_construction,
+            EF_CONSTRUCTION_MIN,
+            EF_CONSTRUCTION_MAX,
+        )?;
+        check("ef_search", self.ef_search, EF_SEARCH_MIN, EF_SEARCH_MAX)?;
+        Ok(())
+    }
+
+    /// Level multiplier 1/ln(M) from the HNSW paper.
+    pub(crate) fn level_multiplier(&self) -> f64 {
+        1.0 / (self.m as f64).ln()
+    }
+
+    /// Neighbour capacity of a layer.
+    pub(crate) fn max_links(&self, level: usize) -> usize {
+        if level == 0 {
+            self.m0
+        } else {
+            self.m
+        }
+    }
+}
+
+fn check(name: &'static str, value: usize, min: usize, max: usize) -> Result<()> {
+    if value < min || value > max {
+        return Err(Error::Parameter {
+            name,
+            value: value as u64,
+            min: min as u64,
+            max: max as u64,
+        });
+    }
+    Ok(())
+}
+
+/// Builder for [`Params`]; unset values keep their documented defaults.
+#[derive(Debug, Clone)]
+pub struct ParamsBuilder {
+    metric: MetricKind,
+    dim: usize,
+    m: usize,
+    m0: Option<usize>,
+    ef_construction: usize,
+    ef_search: usize,
+    seed: u64,
+}
+
+impl ParamsBuilder {
+    /// Neighbours per node on upper layers (default 16, range 2..=512).
+    pub fn m(mut self, m: usize) -> Self {
+        self.m = m;
+        self
+    }
+    /// Neighbours per node on layer 0 (default 2·M, range M..=2048).
+    pub fn m0(mut self, m0: usize) -> Self {
+        self.m0 = Some(m0);
+        self
+    }
+    /// Candidate list size while inserting (default 128, range 1..=10000).
+    pub fn ef_construction(mut self, ef: usize) -> Self {
+        self.ef_construction = ef;
+        self
+    }
+    /// Default candidate list size while searching (default 64, range 1..=100000).
+    pub fn ef_search(mut self, ef: usize) -> Self {
+        self.ef_search = ef;
+        self
+    }
+    /// Seed of the deterministic level generator.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+    /// Validates and returns the parameters.
+    pub fn build(self) -> Result<Params> {
+        let params = Params {
+            metric: self.metric,
+            dim: self.dim,
+            m: self.m,
+            m0: self.m0.unwrap_or(self.m.saturating_mul(2)),
+            ef_construction: self.ef_construction,
+            ef_search: self.ef_search,
+            seed: self.seed,
+        };
+        params.validate()?;
+        Ok(params)
+    }
+}

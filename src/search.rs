@@ -1,0 +1,250 @@
+//! Searching: greedy descent through the upper layers, then a best-first search of layer 0.
+
+use crate::error::Result;
+use crate::graph::Hnsw;
+use std::cell::RefCell;
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::atomic::Ordering;
+
+/// A search hit: the caller's label and the metric's distance (smaller is closer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor {
+    pub label: u64,
+    pub distance: f32,
+}
+
+/// A node with its distance to the query, ordered by distance then slot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scored {
+    pub dist: f32,
+    pub id: u32,
+}
+
+impl Eq for Scored {}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        self.dist
+            .total_cmp(&other.dist)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Visited marks that reset in O(1): a slot is visited when its tag equals the epoch.
+#[derive(Default)]
+pub(crate) struct Visited {
+    tags: Vec<u32>,
+    epoch: u32,
+}
+
+impl Visited {
+    /// Starts a new search over `slots` slots.
+    pub(crate) fn reset(&mut self, slots: usize) {
+        if self.tags.len() < slots {
+            self.tags.resize(slots.next_power_of_two(), 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.tags.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Marks `id`; true if it was not marked yet.
+    #[inline(always)]
+    pub(crate) fn insert(&mut self, id: u32) -> bool {
+        let i = id as usize;
+        if i >= self.tags.len() {
+            // A node inserted after `reset`: grow rather than miss it.
+            self.tags.resize((i + 1).next_power_of_two(), 0);
+        }
+        let tag = &mut self.tags[i];
+        let fresh = *tag != self.epoch;
+        *tag = self.epoch;
+        fresh
+    }
+}
+
+/// Per-thread buffers reused across searches and inserts.
+#[derive(Default)]
+pub struct SearchScratch {
+    pub(crate) visited: Visited,
+    pub(crate) candidates: BinaryHeap<Reverse<Scored>>,
+    pub(crate) results: BinaryHeap<Scored>,
+    pub(crate) query: Vec<f32>,
+    pub(crate) sorted: Vec<Scored>,
+    pub(crate) selected: Vec<Scored>,
+    pub(crate) links: Vec<u32>,
+    pub(crate) pending: Vec<u32>,
+}
+
+impl SearchScratch {
+    /// Empty buffers; they grow to fit the first searches and are then reused.
+    pub fn new() -> SearchScratch {
+        SearchScratch::default()
+    }
+}
+
+thread_local! {
+    static SCRATCH: RefCell<SearchScratch> = RefCell::new(SearchScratch::new());
+}
+
+/// Runs `f` with this thread's scratch buffers (a fresh set if they are already in use).
+pub(crate) fn with_thread_scratch<R>(f: impl FnOnce(&mut SearchScratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut s) => f(&mut s),
+        Err(_) => f(&mut SearchScratch::new()),
+    })
+}
+
+impl Hnsw {
+    /// The `k` nearest searchable labels to `query`, closest first, exploring `ef` candidates
+    /// (raised to `k` when smaller).
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
+        let mut out = Vec::with_capacity(k);
+        with_thread_scratch(|s| self.search_with(s, query, k, ef, &mut out))?;
+        Ok(out)
+    }
+
+    /// [`Hnsw::search`] with caller-owned buffers; results replace the contents of `out`.
+    pub fn search_with(
+        &self,
+        s: &mut SearchScratch,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
+        out.clear();
+        let mut q = std::mem::take(&mut s.query);
+        let prepared = self.prepare_into(query, &mut q);
+        let result = prepared.map(|()| {
+            if k > 0 {
+                self.search_prepared(s, &q, ef.max(k));
+                out.extend(s.sorted.iter().take(k).map(|c| Neighbor {
+                    label: self.store.label(c.id),
+                    distance: c.dist,
+                }));
+            }
+        });
+        s.query = q;
+        result
+    }
+
+    /// Searches with a prepared query; leaves the best `ef` live nodes, sorted, in `s.sorted`.
+    pub(crate) fn search_prepared(&self, s: &mut SearchScratch, q: &[f32], ef: usize) {
+        s.sorted.clear();
+        let Some((entry, top)) = self.entry() else {
+            return;
+        };
+        let mut cur = Scored {
+            dist: self.dist.eval(q, self.store.vector(entry)),
+            id: entry,
+        };
+        for level in (1..=top).rev() {
+            cur = self.greedy(s, q, cur, level);
+        }
+        self.search_layer(s, q, cur, ef, 0);
+        s.sorted.extend(s.results.drain());
+        s.sorted.sort_unstable();
+    }
+
+    /// Moves to ever closer neighbours on one layer until none is closer.
+    pub(crate) fn greedy(
+        &self,
+        s: &mut SearchScratch,
+        q: &[f32],
+        mut cur: Scored,
+        level: usize,
+    ) -> Scored {
+        loop {
+            let mut moved = false;
+            self.read_links(s, cur.id, level);
+            for i in 0..s.links.len() {
+                let n = s.links[i];
+                let d = self.dist.eval(q, self.store.vector(n));
+                if d < cur.dist {
+                    cur = Scored { dist: d, id: n };
+                    moved = true;
+                }
+            }
+            if !moved {
+                return cur;
+            }
+        }
+    }
+
+    /// Copies a neighbour list into `s.links` (readers take no lock; see graph.rs).
+    #[inline(always)]
+    pub(crate) fn read_links(&self, s: &mut SearchScratch, id: u32, level: usize) {
+        let words = self.store.links(id, level);
+        let count = (words[0].load(Ordering::Acquire) as usize).min(words.len() - 1);
+        s.links.clear();
+        s.links
+            .extend(words[1..=count].iter().map(|w| w.load(Ordering::Acquire)));
+    }
+
+    /// Best-first search of one layer from `start`: leaves the `ef` closest non-deleted nodes
+    /// in `s.results` (a max-heap). Deleted nodes are walked through but never returned.
+    pub(crate) fn search_layer(
+        &self,
+        s: &mut SearchScratch,
+        q: &[f32],
+        start: Scored,
+        ef: usize,
+        level: usize,
+    ) {
+        s.visited.reset(self.store.slots());
+        s.candidates.clear();
+        s.results.clear();
+        s.visited.insert(start.id);
+        s.candidates.push(Reverse(start));
+        if !self.store.is_deleted(start.id) {
+            s.results.push(start);
+        }
+        let mut worst = if s.results.is_empty() {
+            f32::INFINITY
+        } else {
+            start.dist
+        };
+        while let Some(Reverse(c)) = s.candidates.pop() {
+            if c.dist > worst && s.results.len() >= ef {
+                break;
+            }
+            self.read_links(s, c.id, level);
+            if let Some(&first) = s.links.first() {
+                self.store.prefetch(first);
+            }
+            for i in 0..s.links.len() {
+                let n = s.links[i];
+                if let Some(&next) = s.links.get(i + 1) {
+                    self.store.prefetch(next);
+                }
+                if !s.visited.insert(n) {
+                    continue;
+                }
+                let d = self.dist.eval(q, self.store.vector(n));
+                if s.results.len() < ef || d < worst {
+                    let scored = Scored { dist: d, id: n };
+                    s.candidates.push(Reverse(scored));
+                    if !self.store.is_deleted(n) {
+                        s.results.push(scored);
+                        if s.results.len() > ef {
+                            s.results.pop();
+                        }
+                    }
+                    if let Some(top) = s.results.peek() {
+                        worst = top.dist;
+                    }
+                }
+            }
+        }
+    }
+}

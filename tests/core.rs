@@ -1,0 +1,314 @@
+//! Behaviour of the HNSW core against exact search (the oracle).
+
+use hnsw::dataset::{clustered, exact_knn, gaussian, recall};
+use hnsw::{Error, Hnsw, MetricKind, Params};
+
+const DIM: usize = 128;
+
+fn build(metric: MetricKind, data: &[f32], dim: usize, threads: usize) -> Hnsw {
+    let params = Params::builder(metric, dim).build().unwrap();
+    let index = Hnsw::new(params).unwrap();
+    index.insert_batch(data, 0, threads).unwrap();
+    index
+}
+
+/// Mean recall@k of `index` over `queries` against exact search on the rows not skipped.
+fn mean_recall(
+    index: &Hnsw,
+    data: &[f32],
+    queries: &[f32],
+    k: usize,
+    ef: usize,
+    skip: &dyn Fn(usize) -> bool,
+) -> f64 {
+    let dim = index.dim();
+    let mut total = 0.0;
+    let nq = queries.len() / dim;
+    for q in queries.chunks_exact(dim) {
+        let truth = exact_knn(index.metric(), data, dim, q, k, skip);
+        let found: Vec<u64> = index
+            .search(q, k, ef)
+            .unwrap()
+            .iter()
+            .map(|n| n.label)
+            .collect();
+        assert!(
+            found.iter().all(|&l| !skip(l as usize)),
+            "returned a deleted label"
+        );
+        total += recall(&found, &truth);
+    }
+    total / nq as f64
+}
+
+fn split(n: usize, nq: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut all = clustered(n + nq, dim, 64, seed);
+    let queries = all.split_off(n * dim);
+    (all, queries)
+}
+
+#[test]
+fn recall_at_10_on_20k_clustered_at_default_ef() {
+    let (data, queries) = split(20_000, 200, DIM, 42);
+    let index = build(MetricKind::L2sq, &data, DIM, 2);
+    assert_eq!(index.len(), 20_000);
+    let r = mean_recall(&index, &data, &queries, 10, 64, &|_| false);
+    eprintln!("recall@10 l2sq ef=64: {r:.4}");
+    assert!(r >= 0.95, "recall {r}");
+}
+
+#[test]
+fn recall_for_cosine_and_inner_product() {
+    for metric in [MetricKind::Cosine, MetricKind::Ip] {
+        let (data, queries) = split(5_000, 100, 64, 9);
+        let index = build(metric, &data, 64, 2);
+        let r = mean_recall(&index, &data, &queries, 10, 64, &|_| false);
+        eprintln!("recall@10 {metric:?}: {r:.4}");
+        assert!(r >= 0.95, "{metric:?} recall {r}");
+    }
+}
+
+#[test]
+fn exact_vectors_find_themselves_first() {
+    let data = gaussian(2_000, 32, 5);
+    let index = build(MetricKind::L2sq, &data, 32, 1);
+    for (i, v) in data.chunks_exact(32).enumerate().step_by(37) {
+        let hit = index.search(v, 1, 64).unwrap()[0];
+        assert_eq!(hit.label, i as u64);
+        assert_eq!(hit.distance, 0.0);
+    }
+}
+
+#[test]
+fn deleted_labels_never_return_and_recall_holds_after_compaction() {
+    let (data, queries) = split(20_000, 200, DIM, 77);
+    let mut index = build(MetricKind::L2sq, &data, DIM, 2);
+    let deleted = |i: usize| hnsw::hash::mix64(i as u64 ^ 0xdead) % 10 < 3; // ~30%
+    let mut count = 0;
+    for i in 0..20_000 {
+        if deleted(i) {
+            assert!(index.delete(i as u64));
+            count += 1;
+        }
+    }
+    let first = (0..20_000).find(|&i| deleted(i)).unwrap();
+    assert!(
+        !index.delete(first as u64),
+        "a second delete must report absence"
+    );
+    assert_eq!(index.len(), 20_000 - count);
+    assert_eq!(index.deleted_count(), count);
+    // Before compaction: tombstones are skipped.
+    let before = mean_recall(&index, &data, &queries, 10, 64, &deleted);
+    let stats = index.compact();
+    assert_eq!(stats.reclaimed, count);
+    assert_eq!(index.deleted_count(), 0);
+    let after = mean_recall(&index, &data, &queries, 10, 64, &deleted);
+    eprintln!("deleted {count}: recall before compaction {before:.4}, after {after:.4}");
+    assert!(after >= 0.95, "recall after compaction {after}");
+
+    // Freed slots are reused by new inserts, which are then found.
+    let slots = index.slot_count();
+    for i in 0..1_000usize {
+        let row = &data[i * DIM..(i + 1) * DIM];
+        if deleted(i) {
+            index.insert(i as u64, row).unwrap();
+        }
+    }
+    assert_eq!(
+        index.slot_count(),
+        slots,
+        "reinserts must reuse reclaimed slots"
+    );
+    for i in (0..1_000usize).filter(|&i| deleted(i)).take(50) {
+        let row = &data[i * DIM..(i + 1) * DIM];
+        assert_eq!(index.search(row, 1, 64).unwrap()[0].label, i as u64);
+    }
+}
+
+#[test]
+fn deleting_everything_leaves_an_empty_searchable_index() {
+    let data = gaussian(500, 16, 3);
+    let mut index = build(MetricKind::L2sq, &data, 16, 1);
+    for i in 0..500 {
+        assert!(index.delete(i));
+    }
+    assert!(index.search(&data[..16], 10, 64).unwrap().is_empty());
+    index.compact();
+    assert!(index.search(&data[..16], 10, 64).unwrap().is_empty());
+    assert_eq!(index.layer_count(), 0);
+    index.insert(7, &data[..16]).unwrap();
+    assert_eq!(index.search(&data[..16], 10, 64).unwrap()[0].label, 7);
+}
+
+#[test]
+fn serialization_round_trips_exactly() {
+    let data = clustered(3_000, 24, 8, 1);
+    let mut index = build(MetricKind::Cosine, &data, 24, 2);
+    for i in (0..3_000).step_by(7) {
+        index.delete(i);
+    }
+    index.compact();
+    for i in (1..3_000).step_by(11) {
+        index.delete(i);
+    }
+    let bytes = index.to_bytes();
+    let copy = Hnsw::from_bytes(&bytes).unwrap();
+    assert_eq!(copy.to_bytes(), bytes);
+    assert_eq!(copy.len(), index.len());
+    assert_eq!(copy.deleted_count(), index.deleted_count());
+    assert_eq!(copy.params(), index.params());
+    for q in data.chunks_exact(24).step_by(97) {
+        assert_eq!(
+            copy.search(q, 10, 32).unwrap(),
+            index.search(q, 10, 32).unwrap()
+        );
+    }
+}
+
+#[test]
+fn every_single_byte_corruption_is_rejected_without_panic() {
+    let data = gaussian(60, 8, 2);
+    let index = build(MetricKind::L2sq, &data, 8, 1);
+    index.delete(3);
+    let bytes = index.to_bytes();
+    assert!(Hnsw::from_bytes(&bytes).is_ok());
+    for pos in 0..bytes.len() {
+        for flip in [0x01u8, 0x80, 0xff] {
+            let mut bad = bytes.clone();
+            bad[pos] ^= flip;
+            let outcome = std::panic::catch_unwind(|| Hnsw::from_bytes(&bad).map(|_| ()));
+            match outcome {
+                Ok(Err(_)) => {}
+                Ok(Ok(())) => panic!("corruption at byte {pos} (^{flip:#x}) was accepted"),
+                Err(_) => panic!("corruption at byte {pos} panicked"),
+            }
+        }
+    }
+    for len in 0..bytes.len() {
+        assert!(
+            Hnsw::from_bytes(&bytes[..len]).is_err(),
+            "truncation to {len} accepted"
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(Hnsw::from_bytes(&longer).is_err());
+}
+
+#[test]
+fn unknown_version_is_reported_as_such() {
+    let index = build(MetricKind::Ip, &gaussian(10, 4, 1), 4, 1);
+    let mut bytes = index.to_bytes();
+    bytes[8] = 9;
+    assert!(matches!(
+        Hnsw::from_bytes(&bytes),
+        Err(Error::UnsupportedVersion { found: 9, .. })
+    ));
+}
+
+#[test]
+fn bad_vectors_and_labels_get_clear_errors() {
+    let params = Params::builder(MetricKind::Cosine, 4).build().unwrap();
+    let index = Hnsw::new(params).unwrap();
+    let e = index.insert(1, &[1.0, 2.0, 3.0]).unwrap_err();
+    assert_eq!(e.to_string(), "expected 4 dimensions, not 3");
+    let e = index.insert(1, &[1.0, f32::NAN, 3.0, 4.0]).unwrap_err();
+    assert!(e.to_string().contains("component 1 is NaN"), "{e}");
+    assert_eq!(index.insert(1, &[0.0; 4]).unwrap_err(), Error::ZeroVector);
+    index.insert(1, &[1.0, 0.0, 0.0, 0.0]).unwrap();
+    assert_eq!(
+        index.insert(1, &[0.0, 1.0, 0.0, 0.0]).unwrap_err(),
+        Error::DuplicateLabel(1)
+    );
+    assert!(index.search(&[1.0, 2.0], 1, 10).is_err());
+    assert_eq!(index.len(), 1);
+    assert!(index
+        .search(&[1.0, 0.0, 0.0, 0.0], 0, 10)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn parameters_have_vss_defaults_and_checked_ranges() {
+    let p = Params::builder(MetricKind::L2sq, 384).build().unwrap();
+    assert_eq!(
+        (p.m, p.m0, p.ef_construction, p.ef_search),
+        (16, 32, 128, 64)
+    );
+    let e = Params::builder(MetricKind::L2sq, 8)
+        .m(1)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.to_string(), "M must be between 2 and 512, not 1");
+    assert!(Params::builder(MetricKind::L2sq, 8)
+        .m(8)
+        .m0(4)
+        .build()
+        .is_err());
+    assert!(Params::builder(MetricKind::L2sq, 0).build().is_err());
+    assert!(Params::builder(MetricKind::L2sq, 8)
+        .ef_search(0)
+        .build()
+        .is_err());
+}
+
+#[test]
+fn levels_depend_only_on_seed_and_label() {
+    // Same data, different thread counts and insertion order: identical layer structure.
+    let data = gaussian(4_000, 16, 8);
+    let a = build(MetricKind::L2sq, &data, 16, 1);
+    let b = build(MetricKind::L2sq, &data, 16, 2);
+    assert_eq!(a.layer_count(), b.layer_count());
+    let params = *a.params();
+    let c = Hnsw::new(params).unwrap();
+    for i in (0..4_000u64).rev() {
+        c.insert(i, &data[i as usize * 16..(i as usize + 1) * 16])
+            .unwrap();
+    }
+    assert_eq!(a.layer_count(), c.layer_count());
+    // A different seed gives a different structure.
+    let other = Hnsw::new(
+        Params::builder(MetricKind::L2sq, 16)
+            .seed(1)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    other.insert_batch(&data, 0, 1).unwrap();
+    assert!(a.to_bytes() != other.to_bytes());
+}
+
+#[test]
+fn concurrent_inserts_and_searches_agree_with_exact_search() {
+    let (data, queries) = split(8_000, 50, 32, 3);
+    let params = Params::builder(MetricKind::L2sq, 32).build().unwrap();
+    let index = Hnsw::new(params).unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (index, data) = (&index, &data);
+            scope.spawn(move || {
+                for i in (t..8_000).step_by(4) {
+                    index.insert(i as u64, &data[i * 32..(i + 1) * 32]).unwrap();
+                    if i % 50 == 0 {
+                        let got = index.search(&data[i * 32..(i + 1) * 32], 5, 32).unwrap();
+                        assert!(!got.is_empty());
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(index.len(), 8_000);
+    let r = mean_recall(&index, &data, &queries, 10, 64, &|_| false);
+    assert!(r >= 0.95, "recall after concurrent build {r}");
+}
+
+#[test]
+fn memory_grows_with_the_index() {
+    let data = gaussian(10_000, 64, 4);
+    let index = build(MetricKind::L2sq, &data, 64, 2);
+    let bytes = index.memory_bytes();
+    // At least the raw vectors and layer-0 lists, at most a few times that.
+    let floor = 10_000 * (64 * 4 + 33 * 4);
+    assert!(bytes >= floor && bytes < 4 * floor, "{bytes} vs {floor}");
+}
