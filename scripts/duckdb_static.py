@@ -7,6 +7,7 @@ to compile on 2 cores. Usage:
     duckdb_static.py build            build the archive if it is missing (resumable)
     duckdb_static.py include          print the include directory (fetches sources only)
     duckdb_static.py archive          print the archive path (fails if not built)
+    duckdb_static.py archive-path     print where the archive is (or will be) cached
     duckdb_static.py crate-dir        print the unpacked crate directory
 """
 import json
@@ -127,6 +128,8 @@ def main():
         print(ARCHIVE)
     elif cmd == "include":
         print(unpack() / "src" / "include")
+    elif cmd == "archive-path":
+        print(ARCHIVE)
     elif cmd == "archive":
         if not ARCHIVE.exists():
             sys.exit(f"{ARCHIVE} missing: run `{sys.argv[0]} build`")

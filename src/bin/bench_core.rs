@@ -1,1 +1,79 @@
-fn main() {}
+//! Core benchmark driver (called by scripts/bench_core.py, which runs hnswlib on the same
+//! files in the same run). Reads raw little-endian f32 data and queries and u32 ground truth,
+//! builds with each thread count, then sweeps ef single-threaded. Prints one JSON object per
+//! line.
+//!
+//! hnsw-bench-core --data F --queries F --truth F --dim D --k K --threads 1,2 --ef 16,32,64
+//!                 [--metric l2sq] [--m 16] [--ef-construction 128]
+
+use hnsw::{Hnsw, MetricKind, Params, SearchScratch};
+use std::time::Instant;
+
+fn read_f32(path: &str) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    bytes.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+fn read_u32(path: &str) -> Vec<u32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    bytes.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap())).collect()
+}
+
+fn list(s: &str) -> Vec<usize> {
+    s.split(',').map(|x| x.trim().parse().expect("number list")).collect()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| -> Option<String> {
+        args.iter().position(|a| a == name).map(|i| args[i + 1].clone())
+    };
+    let need = |name: &str| arg(name).unwrap_or_else(|| panic!("missing {name}"));
+    let dim: usize = need("--dim").parse().unwrap();
+    let k: usize = need("--k").parse().unwrap();
+    let metric = MetricKind::from_name(&arg("--metric").unwrap_or("l2sq".into())).expect("metric");
+    let m: usize = arg("--m").map_or(16, |v| v.parse().unwrap());
+    let efc: usize = arg("--ef-construction").map_or(128, |v| v.parse().unwrap());
+    let data = read_f32(&need("--data"));
+    let queries = read_f32(&need("--queries"));
+    let truth = read_u32(&need("--truth"));
+    let nq = queries.len() / dim;
+    let params = Params::builder(metric, dim).m(m).ef_construction(efc).build().unwrap();
+
+    let mut index = None;
+    for threads in list(&need("--threads")) {
+        let built = Hnsw::new(params).unwrap();
+        let start = Instant::now();
+        built.insert_batch(&data, 0, threads).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{{\"kind\":\"build\",\"threads\":{threads},\"seconds\":{secs:.4},\"memory_bytes\":{},\"simd\":\"{}\"}}",
+            built.memory_bytes(),
+            hnsw::distance::kernels().name()
+        );
+        index = Some(built);
+    }
+    let index = index.expect("at least one thread count");
+
+    let mut scratch = SearchScratch::new();
+    let mut out = Vec::with_capacity(k);
+    for ef in list(&need("--ef")) {
+        // One warm-up pass, then the timed pass.
+        for q in queries.chunks_exact(dim).take(100) {
+            index.search_with(&mut scratch, q, k, ef, &mut out).unwrap();
+        }
+        let mut hits = 0usize;
+        let start = Instant::now();
+        for (qi, q) in queries.chunks_exact(dim).enumerate() {
+            index.search_with(&mut scratch, q, k, ef, &mut out).unwrap();
+            let want = &truth[qi * k..(qi + 1) * k];
+            hits += out.iter().filter(|n| want.contains(&(n.label as u32))).count();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{{\"kind\":\"search\",\"ef\":{ef},\"qps\":{:.1},\"recall\":{:.5}}}",
+            nq as f64 / secs,
+            hits as f64 / (nq * k) as f64
+        );
+    }
+}

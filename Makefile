@@ -1,0 +1,94 @@
+# hnsw: DuckDB HNSW index extension. `make` builds build/release/hnsw.duckdb_extension.
+# The DuckDB version is pinned in the file DUCKDB_VERSION (headers from the libduckdb-sys
+# crate, the duckdb wheel of the same version as the test host).
+
+DUCKDB_VERSION := $(shell cat DUCKDB_VERSION)
+EXT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+PLATFORM := linux_amd64
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+
+DUCKDB_INCLUDE := $(shell $(PYTHON) scripts/duckdb_static.py include)
+DUCKDB_ARCHIVE := $(shell $(PYTHON) scripts/duckdb_static.py archive-path)
+
+CXX ?= g++
+CXXFLAGS := -std=c++17 -O2 -fPIC -DNDEBUG -ffunction-sections -fdata-sections -Wall -Wno-unused-parameter \
+	-I$(DUCKDB_INCLUDE)
+BRIDGE_SRC := $(wildcard src/bridge/*.cpp)
+BRIDGE_HDR := $(wildcard src/bridge/*.hpp src/bridge/*.h)
+BRIDGE_OBJ := $(patsubst src/bridge/%.cpp,build/obj/%.o,$(BRIDGE_SRC))
+RUST_LIB := target/release/libhnsw.a
+RUST_SRC := $(shell find src -name '*.rs') Cargo.toml
+SYSLIBS := -lpthread -ldl -lm -lrt -lutil
+FOOTER := $(PYTHON) scripts/append_footer.py --extension-version $(EXT_VERSION) \
+	--duckdb-version v$(DUCKDB_VERSION) --platform $(PLATFORM)
+
+RELEASE_EXT := build/release/hnsw.duckdb_extension
+DEV_EXT := build/dev/hnsw.duckdb_extension
+
+.PHONY: all release dev duckdb-static venv test test-core test-sql bench-core demo fmt lint clean
+
+all: release
+release: $(RELEASE_EXT)
+dev: $(DEV_EXT)
+
+# DuckDB's static archive: built once per version (~40 min on 2 cores), cached in ~/.cache.
+duckdb-static: $(DUCKDB_ARCHIVE)
+$(DUCKDB_ARCHIVE):
+	$(PYTHON) scripts/duckdb_static.py build
+
+$(RUST_LIB): $(RUST_SRC)
+	cargo build --release --lib
+	@touch $@
+
+build/obj/%.o: src/bridge/%.cpp $(BRIDGE_HDR)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+# The shipped artifact: carries its own DuckDB, exports only the entry point.
+$(RELEASE_EXT): $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) src/bridge/exports.map scripts/append_footer.py
+	@mkdir -p $(dir $@)
+	$(CXX) -shared -o $@.tmp $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) \
+		-Wl,--version-script=src/bridge/exports.map -Wl,--gc-sections -Wl,-z,defs -Wl,-O1 -s $(SYSLIBS)
+	$(FOOTER) $@.tmp
+	mv $@.tmp $@
+
+# Fast iteration build: DuckDB symbols stay undefined (load it with RTLD_GLOBAL, HNSW_DEV=1).
+$(DEV_EXT): $(BRIDGE_OBJ) $(RUST_LIB) scripts/append_footer.py
+	@mkdir -p $(dir $@)
+	$(CXX) -shared -o $@.tmp $(BRIDGE_OBJ) $(RUST_LIB) $(SYSLIBS)
+	$(FOOTER) $@.tmp
+	mv $@.tmp $@
+
+venv: $(VENV)/.ready
+$(VENV)/.ready: DUCKDB_VERSION requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet duckdb==$(DUCKDB_VERSION) -r requirements-test.txt
+	@touch $@
+
+test-core:
+	cargo test --release
+
+test: release venv
+	cargo test --release
+	$(VPY) -m pytest test -q -rA
+
+bench-core: venv
+	cargo build --release --bin hnsw-bench-core
+	$(VPY) scripts/bench_core.py
+
+demo: release venv
+	$(VPY) scripts/demo.py
+
+fmt:
+	cargo fmt
+	clang-format -i $(BRIDGE_SRC) $(BRIDGE_HDR) 2>/dev/null || true
+
+lint:
+	cargo fmt --check
+	cargo clippy --release --all-targets -- -D warnings
+
+clean:
+	rm -rf build target

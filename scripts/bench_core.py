@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Core benchmark: this crate's HNSW vs hnswlib (PyPI) on the same seeded vectors, same run.
+
+Datasets: 100k x 128 clustered and 50k x 384 clustered (1000 queries each, exact top-10 by
+brute force). Both libraries use M=16, ef_construction=128. Measures build time with 1 and 2
+threads, then single-thread QPS and recall@10 over an ef sweep. Writes a markdown table to
+bench-results/core.md and prints it.
+
+    make bench-core            # or: .venv/bin/python scripts/bench_core.py [--quick]
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import subprocess
+import tempfile
+import time
+
+import hnswlib
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release" / "hnsw-bench-core"
+K = 10
+EFS = [10, 16, 24, 32, 48, 64, 96, 128, 256]
+THREADS = [1, 2]
+
+
+def clustered(n, dim, seed, clusters=64):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim)).astype(np.float32) * 4
+    labels = rng.integers(0, clusters, size=n)
+    return (centres[labels] + rng.normal(size=(n, dim)).astype(np.float32)).astype(np.float32)
+
+
+def exact_top_k(data, queries, k):
+    norms = (data.astype(np.float64) ** 2).sum(axis=1)
+    out = np.empty((len(queries), k), dtype=np.uint32)
+    for start in range(0, len(queries), 100):
+        q = queries[start : start + 100].astype(np.float64)
+        d = norms[None, :] - 2 * q @ data.astype(np.float64).T
+        idx = np.argpartition(d, k, axis=1)[:, :k]
+        order = np.take_along_axis(d, idx, axis=1).argsort(axis=1)
+        out[start : start + 100] = np.take_along_axis(idx, order, axis=1)
+    return out
+
+
+def run_ours(tmp, data, queries, truth):
+    files = {}
+    for name, arr in (("data", data), ("queries", queries), ("truth", truth)):
+        files[name] = tmp / f"{name}.bin"
+        arr.tofile(files[name])
+    cmd = [str(BIN), "--data", str(files["data"]), "--queries", str(files["queries"]), "--truth",
+           str(files["truth"]), "--dim", str(data.shape[1]), "--k", str(K),
+           "--threads", ",".join(map(str, THREADS)), "--ef", ",".join(map(str, EFS))]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    builds = {r["threads"]: r["seconds"] for r in rows if r["kind"] == "build"}
+    search = {r["ef"]: (r["qps"], r["recall"]) for r in rows if r["kind"] == "search"}
+    simd = next(r["simd"] for r in rows if r["kind"] == "build")
+    return builds, search, simd
+
+
+def run_hnswlib(data, queries, truth):
+    builds, index = {}, None
+    for threads in THREADS:
+        index = hnswlib.Index(space="l2", dim=data.shape[1])
+        index.init_index(max_elements=len(data), M=16, ef_construction=128, random_seed=100)
+        start = time.perf_counter()
+        index.add_items(data, np.arange(len(data)), num_threads=threads)
+        builds[threads] = time.perf_counter() - start
+    search = {}
+    for ef in EFS:
+        index.set_ef(max(ef, K))
+        index.knn_query(queries[:100], k=K, num_threads=1)  # warm-up
+        start = time.perf_counter()
+        labels, _ = index.knn_query(queries, k=K, num_threads=1)
+        secs = time.perf_counter() - start
+        hits = sum(len(set(labels[i].tolist()) & set(truth[i].tolist())) for i in range(len(queries)))
+        search[ef] = (len(queries) / secs, hits / (len(queries) * K))
+    return builds, search
+
+
+def best_at(search, target=0.95):
+    """QPS at the smallest ef of the sweep that reaches the recall target, with that ef."""
+    ok = sorted((ef, qps) for ef, (qps, rec) in search.items() if rec >= target)
+    return (ok[0][1], ok[0][0]) if ok else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="10x smaller datasets (smoke run)")
+    args = ap.parse_args()
+    scale = 10 if args.quick else 1
+    datasets = [("clustered 100k x 128", 100_000 // scale, 128, 1), ("clustered 50k x 384", 50_000 // scale, 384, 2)]
+    lines = [
+        f"# Core benchmark ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; hnswlib {hnswlib.__version__ if hasattr(hnswlib, '__version__') else '0.8.0'}.",
+        "Command: `make bench-core`. Both: M=16, ef_construction=128, k=10, 1000 queries, search single-threaded.",
+        "",
+    ]
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = pathlib.Path(tmpdir)
+        for name, n, dim, seed in datasets:
+            allv = clustered(n + 1000, dim, seed)
+            data, queries = allv[:n], allv[n:]
+            truth = exact_top_k(data, queries, K)
+            ours_build, ours_search, simd = run_ours(tmp, data, queries, truth)
+            lib_build, lib_search = run_hnswlib(data, queries, truth)
+            lines += [f"## {name} (kernels: {simd})", "",
+                      "| | hnsw (ours) | hnswlib | ratio ours/hnswlib |", "|---|---|---|---|"]
+            for t in THREADS:
+                lines.append(f"| build, {t} thread(s), s | {ours_build[t]:.2f} | {lib_build[t]:.2f} | "
+                             f"{ours_build[t] / lib_build[t]:.2f}x |")
+            for ef in EFS:
+                (oq, orc), (lq, lrc) = ours_search[ef], lib_search[ef]
+                lines.append(f"| ef={ef}: QPS (recall@10) | {oq:.0f} ({orc:.3f}) | {lq:.0f} ({lrc:.3f}) | {oq / lq:.2f}x |")
+            ob, lb = best_at(ours_search), best_at(lib_search)
+            if ob and lb:
+                lines.append(f"| QPS at the first ef with recall@10 >= 0.95 | {ob[0]:.0f} (ef={ob[1]}) | {lb[0]:.0f} (ef={lb[1]}) | "
+                             f"{ob[0] / lb[0]:.2f}x |")
+            lines.append("")
+            print("\n".join(lines[-(len(EFS) + 7):]), flush=True)
+    out = ROOT / "bench-results" / ("core-quick.md" if args.quick else "core.md")
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+// Entry point: wires every hook of the extension into the database.
+#include "hnsw_bridge.hpp"
+
+#include "duckdb/main/extension/extension_loader.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+static void Register(ExtensionLoader &loader) {
+	loader.SetDescription("HNSW vector index");
+	RegisterVersionFunctions(loader);
+	RegisterDistanceFunctions(loader);
+}
+
+} // namespace hnsw
+} // namespace duckdb
+
+extern "C" {
+DUCKDB_CPP_EXTENSION_ENTRY(hnsw, loader) {
+	duckdb::hnsw::Register(loader);
+}
+}

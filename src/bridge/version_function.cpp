@@ -1,0 +1,24 @@
+// hnsw_version() and hnsw_simd(): what is loaded, for bug reports.
+#include "hnsw_bridge.hpp"
+#include "hnsw_rust.h"
+
+#include "duckdb/main/extension/extension_loader.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+static void VersionFunction(DataChunk &args, ExpressionState &state, Vector &result) {
+	result.Reference(Value(hnsw_rs_version()), count_t(args.size()));
+}
+
+static void SimdFunction(DataChunk &args, ExpressionState &state, Vector &result) {
+	result.Reference(Value(hnsw_rs_simd_name()), count_t(args.size()));
+}
+
+void RegisterVersionFunctions(ExtensionLoader &loader) {
+	loader.RegisterFunction(ScalarFunction("hnsw_version", {}, LogicalType::VARCHAR, VersionFunction));
+	loader.RegisterFunction(ScalarFunction("hnsw_simd", {}, LogicalType::VARCHAR, SimdFunction));
+}
+
+} // namespace hnsw
+} // namespace duckdb
