@@ -82,13 +82,14 @@ bench-core: venv
 demo: release venv
 	$(VPY) scripts/demo.py
 
-fmt:
+fmt: venv
 	cargo fmt
-	clang-format -i $(BRIDGE_SRC) $(BRIDGE_HDR) 2>/dev/null || true
+	$(VENV)/bin/clang-format -i $(BRIDGE_SRC) $(BRIDGE_HDR)
 
-lint:
+lint: venv
 	cargo fmt --check
 	cargo clippy --release --all-targets -- -D warnings
+	$(VENV)/bin/clang-format --dry-run -Werror $(BRIDGE_SRC) $(BRIDGE_HDR)
 
 clean:
 	rm -rf build target

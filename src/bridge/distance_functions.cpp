@@ -16,13 +16,13 @@ namespace hnsw {
 //! Checks that an argument is FLOAT[n] or DOUBLE[n] and returns its element type.
 static LogicalType CheckArrayArgument(const BoundScalarFunction &fn, const LogicalType &type, const char *side) {
 	if (type.id() != LogicalTypeId::ARRAY) {
-		throw BinderException("%s: %s argument must be a FLOAT[n] or DOUBLE[n] array, not %s", NameText(fn.GetName()), side,
-		                      type.ToString());
+		throw BinderException("%s: %s argument must be a FLOAT[n] or DOUBLE[n] array, not %s", NameText(fn.GetName()),
+		                      side, type.ToString());
 	}
 	auto &child = ArrayType::GetChildType(type);
 	if (child.id() != LogicalTypeId::FLOAT && child.id() != LogicalTypeId::DOUBLE) {
-		throw BinderException("%s: %s argument must be a FLOAT[n] or DOUBLE[n] array, not %s", NameText(fn.GetName()), side,
-		                      type.ToString());
+		throw BinderException("%s: %s argument must be a FLOAT[n] or DOUBLE[n] array, not %s", NameText(fn.GetName()),
+		                      side, type.ToString());
 	}
 	return child;
 }
@@ -72,9 +72,8 @@ static void ResolveArraySelf(ResolveScalarFunctionTypesInput &input) {
 }
 
 //! Gives row-wise contiguous access to the elements of an array vector of T.
-template <class T>
-class ArrayRows {
-public:
+template <class T> class ArrayRows {
+  public:
 	ArrayRows(const Vector &vector, const string &function, const char *side)
 	    : size(ArrayType::GetSize(vector.GetType())), function(function), side(side) {
 		vector.ToUnifiedFormat(outer);
@@ -108,7 +107,7 @@ public:
 
 	const idx_t size;
 
-private:
+  private:
 	const string &function;
 	const char *side;
 	UnifiedVectorFormat outer;
