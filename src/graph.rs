@@ -33,6 +33,8 @@ pub(crate) const DELETED: u32 = 2;
 pub(crate) const FREE: u32 = 4;
 const LEVEL_SHIFT: u32 = 8;
 const RECORD_ALIGN: usize = 64;
+/// Most cache lines of a vector to prefetch; the hardware prefetcher streams the rest.
+const PREFETCH_LINES: usize = 8;
 
 /// Chunk holding `id`, and the position inside it.
 #[inline(always)]
@@ -201,7 +203,7 @@ impl NodeStore {
         }
     }
 
-    /// Hints the CPU to load the start of a node's vector.
+    /// Hints the CPU to load a node's vector (all of its cache lines, up to `PREFETCH_LINES`).
     #[inline(always)]
     pub(crate) fn prefetch(&self, id: u32) {
         #[cfg(target_arch = "x86_64")]
@@ -209,8 +211,10 @@ impl NodeStore {
         unsafe {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let p = self.record(id).add(self.layout.vector) as *const i8;
-            _mm_prefetch(p, _MM_HINT_T0);
-            _mm_prefetch(p.add(64), _MM_HINT_T0);
+            let lines = (self.dim * 4).div_ceil(64).min(PREFETCH_LINES);
+            for line in 0..lines {
+                _mm_prefetch(p.add(64 * line), _MM_HINT_T0);
+            }
         }
     }
 

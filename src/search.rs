@@ -221,17 +221,20 @@ impl Hnsw {
                 break;
             }
             self.read_links(s, c.id, level);
-            if let Some(&first) = s.links.first() {
-                self.store.prefetch(first);
-            }
+            // Keep the unvisited neighbours and start loading all their vectors at once, so
+            // the memory fetches overlap instead of stalling one distance at a time.
+            let mut fresh = 0;
             for i in 0..s.links.len() {
                 let n = s.links[i];
-                if let Some(&next) = s.links.get(i + 1) {
-                    self.store.prefetch(next);
+                if s.visited.insert(n) {
+                    self.store.prefetch(n);
+                    s.links[fresh] = n;
+                    fresh += 1;
                 }
-                if !s.visited.insert(n) {
-                    continue;
-                }
+            }
+            s.links.truncate(fresh);
+            for i in 0..s.links.len() {
+                let n = s.links[i];
                 let d = self.dist.eval(q, self.store.vector(n));
                 if s.results.len() < ef || d < worst {
                     let scored = Scored { dist: d, id: n };
