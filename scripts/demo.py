@@ -43,7 +43,7 @@ def main():
     for label, fn in (("array_l2sq_distance (hnsw)", "array_l2sq_distance"), ("array_distance (DuckDB)", "array_distance")):
         start = time.perf_counter()
         rows = con.execute(f"""
-            SELECT task_id, task_type, round({fn}(embedding, {query}), 4) AS dist
+            SELECT task_id, task_type, round({fn}(embedding, {query})::DOUBLE, 4) AS dist
             FROM executions ORDER BY dist, task_id LIMIT 5
         """).fetchall()
         ms = (time.perf_counter() - start) * 1000

@@ -5,6 +5,7 @@
 //!
 //! hnsw-bench-core --data F --queries F --truth F --dim D --k K --threads 1,2 --ef 16,32,64
 //!                 [--metric l2sq] [--m 16] [--ef-construction 128] [--repeats 1]
+//!                 [--save INDEX] [--load INDEX (instead of --threads)]
 
 use hnsw::{Hnsw, MetricKind, Params, SearchScratch};
 use std::time::Instant;
@@ -55,8 +56,12 @@ fn main() {
         .build()
         .unwrap();
 
-    let mut index = None;
-    for threads in list(&need("--threads")) {
+    let mut index = arg("--load").map(|path| {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        Hnsw::from_bytes(&bytes).expect("saved index")
+    });
+    let threads = arg("--threads").map_or(Vec::new(), |t| list(&t));
+    for threads in threads {
         let built = Hnsw::new(params).unwrap();
         let start = Instant::now();
         built.insert_batch(&data, 0, threads).unwrap();
@@ -68,11 +73,14 @@ fn main() {
         );
         index = Some(built);
     }
-    let index = index.expect("at least one thread count");
+    let index = index.expect("--threads or --load");
+    if let Some(path) = arg("--save") {
+        std::fs::write(&path, index.to_bytes()).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
 
     let mut scratch = SearchScratch::new();
     let mut out = Vec::with_capacity(k);
-    for ef in list(&need("--ef")) {
+    for ef in arg("--ef").map_or(Vec::new(), |e| list(&e)) {
         // One warm-up pass, then the timed pass.
         for q in queries.chunks_exact(dim).take(100) {
             index.search_with(&mut scratch, q, k, ef, &mut out).unwrap();
