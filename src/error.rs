@@ -14,7 +14,7 @@ pub enum Error {
     /// A parameter is outside its allowed range.
     Parameter {
         name: &'static str,
-        value: u64,
+        value: i64,
         min: u64,
         max: u64,
     },

@@ -98,3 +98,303 @@ pub unsafe extern "C" fn hnsw_rs_normalize_f64(v: *const f64, out: *mut f64, n: 
         }
     })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Index handle. The C++ side owns the pointer; inserts, deletes and searches may run from many
+// threads at once, compaction needs the caller's exclusive lock.
+
+use crate::{Hnsw, MetricKind, Params};
+
+/// Outcome of a fallible call: `code` 0 means success, else `message` says what went wrong.
+#[repr(C)]
+pub struct HnswStatus {
+    pub code: i32,
+    pub message: [c_char; 480],
+}
+
+/// Error codes in [`HnswStatus::code`].
+pub const HNSW_OK: i32 = 0;
+/// Invalid input (vector, parameter, label).
+pub const HNSW_INVALID_INPUT: i32 = 1;
+/// A panic inside the core (a bug); the message says where.
+pub const HNSW_INTERNAL: i32 = 2;
+
+impl HnswStatus {
+    fn set(&mut self, code: i32, message: &str) {
+        self.code = code;
+        let bytes = message.as_bytes();
+        let n = bytes.len().min(self.message.len() - 1);
+        for (dst, &src) in self.message.iter_mut().zip(&bytes[..n]) {
+            *dst = src as c_char;
+        }
+        self.message[n] = 0;
+    }
+}
+
+/// Runs `f`, reporting errors and panics through `status` (which may be null).
+fn with_status<T>(status: *mut HnswStatus, fallback: T, f: impl FnOnce() -> crate::Result<T>) -> T {
+    let outcome = catch_unwind(AssertUnwindSafe(f));
+    // SAFETY: the caller passes a valid status or null.
+    let status = unsafe { status.as_mut() };
+    match outcome {
+        Ok(Ok(value)) => {
+            if let Some(s) = status {
+                s.set(HNSW_OK, "");
+            }
+            value
+        }
+        Ok(Err(e)) => {
+            if let Some(s) = status {
+                s.set(HNSW_INVALID_INPUT, &e.to_string());
+            }
+            fallback
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            if let Some(s) = status {
+                s.set(
+                    HNSW_INTERNAL,
+                    &format!("internal error in the hnsw core: {what}"),
+                );
+            }
+            fallback
+        }
+    }
+}
+
+/// Index parameters as passed from C (signed, so that negative SQL values get range errors).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct HnswParams {
+    /// 1 l2sq, 2 cosine, 3 ip.
+    pub metric: u8,
+    pub dim: i64,
+    pub m: i64,
+    /// 0 means the default, 2·M.
+    pub m0: i64,
+    pub ef_construction: i64,
+    pub ef_search: i64,
+}
+
+/// What an index reports about itself.
+#[repr(C)]
+#[derive(Default)]
+pub struct HnswStats {
+    pub count: usize,
+    pub deleted: usize,
+    pub slots: usize,
+    pub layers: usize,
+    pub memory_bytes: usize,
+}
+
+fn to_params(p: &HnswParams) -> crate::Result<Params> {
+    let metric = MetricKind::from_code(p.metric).ok_or_else(|| {
+        crate::Error::ParameterConflict(format!("unknown metric code {}", p.metric))
+    })?;
+    // Negative values fail the same range checks as the builder's, with the same message.
+    let unsigned = |name: &'static str, v: i64, min: usize, max: usize| -> crate::Result<usize> {
+        if v < 0 {
+            return Err(crate::Error::Parameter {
+                name,
+                value: v,
+                min: min as u64,
+                max: max as u64,
+            });
+        }
+        Ok(v as usize)
+    };
+    use crate::params::*;
+    let mut b = Params::builder(metric, unsigned("dimensions", p.dim, 1, DIM_MAX)?)
+        .m(unsigned("M", p.m, M_MIN, M_MAX)?)
+        .ef_construction(unsigned(
+            "ef_construction",
+            p.ef_construction,
+            EF_CONSTRUCTION_MIN,
+            EF_CONSTRUCTION_MAX,
+        )?)
+        .ef_search(unsigned(
+            "ef_search",
+            p.ef_search,
+            EF_SEARCH_MIN,
+            EF_SEARCH_MAX,
+        )?);
+    if p.m0 != 0 {
+        b = b.m0(unsigned("M0", p.m0, M_MIN, M0_MAX)?);
+    }
+    b.build()
+}
+
+/// Metric code for an option value (`l2sq`, `cosine`, `ip`; case-insensitive), or 0.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_metric_code(name: *const c_char) -> u8 {
+    guarded(0, || {
+        let name = std::ffi::CStr::from_ptr(name).to_string_lossy();
+        MetricKind::from_name(&name).map_or(0, |m| m.code())
+    })
+}
+
+/// Default parameters (as `vss`): M=16, M0=2M, ef_construction=128, ef_search=64.
+#[no_mangle]
+pub extern "C" fn hnsw_rs_default_params() -> HnswParams {
+    HnswParams {
+        metric: MetricKind::L2sq.code(),
+        dim: 0,
+        m: crate::params::M_DEFAULT as i64,
+        m0: 0,
+        ef_construction: crate::params::EF_CONSTRUCTION_DEFAULT as i64,
+        ef_search: crate::params::EF_SEARCH_DEFAULT as i64,
+    }
+}
+
+/// Checks parameters; on success fills in derived defaults (M0) and returns 1.
+///
+/// # Safety
+/// `params` must be valid for reads and writes; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_params_check(
+    params: *mut HnswParams,
+    status: *mut HnswStatus,
+) -> i32 {
+    with_status(status, 0, || {
+        let p = to_params(&*params)?;
+        (*params).m0 = p.m0 as i64;
+        Ok(1)
+    })
+}
+
+/// A new empty index, or null with `status` set.
+///
+/// # Safety
+/// `params` must be valid for reads; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_new(
+    params: *const HnswParams,
+    status: *mut HnswStatus,
+) -> *mut Hnsw {
+    with_status(status, std::ptr::null_mut(), || {
+        Ok(Box::into_raw(Box::new(Hnsw::new(to_params(&*params)?)?)))
+    })
+}
+
+/// Frees an index made by `hnsw_rs_index_new` (null is ignored).
+///
+/// # Safety
+/// `index` must come from `hnsw_rs_index_new` and not be used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_free(index: *mut Hnsw) {
+    if !index.is_null() {
+        guarded((), || drop(Box::from_raw(index)));
+    }
+}
+
+/// Checks that a vector can be indexed (dimension, finite, non-zero for cosine); 1 if so.
+///
+/// # Safety
+/// `index` valid; `v` valid for `dim` reads; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_check_vector(
+    index: *const Hnsw,
+    v: *const f32,
+    dim: usize,
+    status: *mut HnswStatus,
+) -> i32 {
+    with_status(status, 0, || {
+        let mut scratch = Vec::new();
+        (*index).prepare_into(slice(v, dim), &mut scratch)?;
+        Ok(1)
+    })
+}
+
+/// Inserts a vector under `label`; 1 on success.
+///
+/// # Safety
+/// `index` valid; `v` valid for `dim` reads; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_insert(
+    index: *const Hnsw,
+    label: u64,
+    v: *const f32,
+    dim: usize,
+    status: *mut HnswStatus,
+) -> i32 {
+    with_status(status, 0, || {
+        (*index).insert(label, slice(v, dim)).map(|()| 1)
+    })
+}
+
+/// Deletes `label`; 1 if it was present.
+///
+/// # Safety
+/// `index` valid.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_delete(index: *const Hnsw, label: u64) -> i32 {
+    guarded(0, || (*index).delete(label) as i32)
+}
+
+/// Up to `k` nearest labels and distances, closest first; returns how many were written.
+///
+/// # Safety
+/// `index` valid; `q` valid for `dim` reads; `labels`/`distances` valid for `k` writes.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_search(
+    index: *const Hnsw,
+    q: *const f32,
+    dim: usize,
+    k: usize,
+    ef: usize,
+    labels: *mut u64,
+    distances: *mut f32,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        let hits = (*index).search(slice(q, dim), k, ef)?;
+        for (i, hit) in hits.iter().enumerate().take(k) {
+            *labels.add(i) = hit.label;
+            *distances.add(i) = hit.distance;
+        }
+        Ok(hits.len().min(k))
+    })
+}
+
+/// Size and shape of an index.
+///
+/// # Safety
+/// `index` valid; `out` valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_stats(index: *const Hnsw, out: *mut HnswStats) {
+    guarded((), || {
+        let ix = &*index;
+        *out = HnswStats {
+            count: ix.len(),
+            deleted: ix.deleted_count(),
+            slots: ix.slot_count(),
+            layers: ix.layer_count(),
+            memory_bytes: ix.memory_bytes(),
+        };
+    })
+}
+
+/// Repairs the graph around deleted nodes and frees their slots; returns how many.
+///
+/// # Safety
+/// `index` valid, and no other thread may use it during the call.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_compact(index: *mut Hnsw) -> usize {
+    guarded(0, || (*index).compact().reclaimed)
+}
+
+/// Links nodes a search cannot reach (after bulk builds); returns how many.
+///
+/// # Safety
+/// `index` valid, and no other thread may use it during the call.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_reconnect(index: *mut Hnsw) -> usize {
+    guarded(0, || (*index).reconnect())
+}

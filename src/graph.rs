@@ -514,7 +514,7 @@ impl Hnsw {
     }
 
     /// Validates a vector and writes its stored form into `out`.
-    pub(crate) fn prepare_into(&self, vector: &[f32], out: &mut Vec<f32>) -> Result<()> {
+    pub fn prepare_into(&self, vector: &[f32], out: &mut Vec<f32>) -> Result<()> {
         if vector.len() != self.params.dim {
             return Err(Error::DimensionMismatch {
                 expected: self.params.dim,

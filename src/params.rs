@@ -90,11 +90,12 @@ impl Params {
     }
 }
 
-fn check(name: &'static str, value: usize, min: usize, max: usize) -> Result<()> {
+/// Range check with the parameter's name and limits in the error.
+pub(crate) fn check(name: &'static str, value: usize, min: usize, max: usize) -> Result<()> {
     if value < min || value > max {
         return Err(Error::Parameter {
             name,
-            value: value as u64,
+            value: value as i64,
             min: min as u64,
             max: max as u64,
         });

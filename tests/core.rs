@@ -312,3 +312,36 @@ fn memory_grows_with_the_index() {
     let floor = 10_000 * (64 * 4 + 33 * 4);
     assert!(bytes >= floor && bytes < 4 * floor, "{bytes} vs {floor}");
 }
+
+#[test]
+fn every_live_node_stays_reachable_after_compaction() {
+    // Asking for every node with a large ef walks the whole connected graph.
+    for seed in 0..4u64 {
+        let data = gaussian(3_000, 32, 100 + seed);
+        let mut index = build(MetricKind::L2sq, &data, 32, 2);
+        for i in 0..3_000u64 {
+            if hnsw::hash::mix64(i ^ seed).is_multiple_of(3) {
+                index.delete(i);
+            }
+        }
+        index.compact();
+        let live = index.len();
+        let all = index.search(&data[..32], live, live).unwrap();
+        assert_eq!(
+            all.len(),
+            live,
+            "seed {seed}: unreachable nodes after compaction"
+        );
+    }
+}
+
+#[test]
+fn reconnect_makes_every_node_of_a_fresh_graph_reachable() {
+    for (n, dim, seed) in [(5_000, 16, 1u64), (5_000, 64, 2), (3_000, 8, 3)] {
+        let data = clustered(n, dim, 16, seed);
+        let mut index = build(MetricKind::L2sq, &data, dim, 2);
+        index.reconnect();
+        let all = index.search(&data[..dim], n, n).unwrap();
+        assert_eq!(all.len(), n, "n={n} dim={dim}");
+    }
+}

@@ -4,6 +4,7 @@
 #include "hnsw_bridge.hpp"
 #include "hnsw_compat.hpp"
 #include "hnsw_rust.h"
+#include "hnsw_vectors.hpp"
 
 #include "duckdb/common/vector/array_vector.hpp"
 #include "duckdb/execution/expression_executor_state.hpp"
@@ -70,52 +71,6 @@ static void ResolveArraySelf(ResolveScalarFunctionTypesInput &input) {
 	fn.GetArguments()[0] = LogicalType::ARRAY(element, ArrayType::GetSize(type));
 	fn.SetReturnType(fn.GetArguments()[0]);
 }
-
-//! Gives row-wise contiguous access to the elements of an array vector of T.
-template <class T> class ArrayRows {
-  public:
-	ArrayRows(const Vector &vector, const string &function, const char *side)
-	    : size(ArrayType::GetSize(vector.GetType())), function(function), side(side) {
-		vector.ToUnifiedFormat(outer);
-		auto &child = ArrayVector::GetChild(vector);
-		child.ToUnifiedFormat(elements);
-		data = reinterpret_cast<const T *>(elements.data);
-		contiguous = child.GetVectorType() == VectorType::FLAT_VECTOR;
-		buffer.resize(size);
-	}
-
-	bool IsNull(idx_t row) const {
-		return !outer.validity.RowIsValid(outer.sel->get_index(row));
-	}
-
-	//! Pointer to the row's elements; throws if one of them is NULL.
-	const T *Row(idx_t row) {
-		idx_t base = outer.sel->get_index(row) * size;
-		bool all_valid = elements.validity.CannotHaveNull();
-		if (contiguous && all_valid) {
-			return data + base;
-		}
-		for (idx_t i = 0; i < size; i++) {
-			auto index = contiguous ? base + i : elements.sel->get_index(base + i);
-			if (!elements.validity.RowIsValid(index)) {
-				throw InvalidInputException("%s: %s argument can not contain NULL values", function, side);
-			}
-			buffer[i] = data[index];
-		}
-		return buffer.data();
-	}
-
-	const idx_t size;
-
-  private:
-	const string &function;
-	const char *side;
-	UnifiedVectorFormat outer;
-	UnifiedVectorFormat elements;
-	const T *data;
-	bool contiguous;
-	vector<T> buffer;
-};
 
 //! True when every input is a constant vector (the result then is one too).
 static bool AllConstant(DataChunk &args) {

@@ -11,5 +11,11 @@ namespace hnsw {
 void RegisterVersionFunctions(ExtensionLoader &loader);
 //! array_l2sq_distance, array_l1_distance, array_normalize
 void RegisterDistanceFunctions(ExtensionLoader &loader);
+//! Index type HNSW (CREATE INDEX ... USING HNSW) and the setting hnsw_ef_search
+void RegisterIndexType(ExtensionLoader &loader);
+//! hnsw_index_scan(index, query, k)
+void RegisterIndexScanFunction(ExtensionLoader &loader);
+//! pragma_hnsw_index_info(), PRAGMA hnsw_compact_index
+void RegisterIndexInfoFunctions(ExtensionLoader &loader);
 } // namespace hnsw
 } // namespace duckdb

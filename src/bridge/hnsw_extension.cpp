@@ -10,6 +10,9 @@ static void Register(ExtensionLoader &loader) {
 	loader.SetDescription("HNSW vector index");
 	RegisterVersionFunctions(loader);
 	RegisterDistanceFunctions(loader);
+	RegisterIndexType(loader);
+	RegisterIndexScanFunction(loader);
+	RegisterIndexInfoFunctions(loader);
 }
 
 } // namespace hnsw

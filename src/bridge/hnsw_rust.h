@@ -2,8 +2,10 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 extern "C" {
+// Versions and distance kernels.
 const char *hnsw_rs_version(void);
 const char *hnsw_rs_simd_name(void);
 float hnsw_rs_l2sq_f32(const float *a, const float *b, size_t n);
@@ -12,4 +14,39 @@ double hnsw_rs_l2sq_f64(const double *a, const double *b, size_t n);
 double hnsw_rs_l1_f64(const double *a, const double *b, size_t n);
 void hnsw_rs_normalize_f32(const float *v, float *out, size_t n);
 void hnsw_rs_normalize_f64(const double *v, double *out, size_t n);
+
+// Index handle.
+struct HnswRsIndex;
+struct HnswStatus {
+	int32_t code; // 0 ok, 1 invalid input, 2 internal error
+	char message[480];
+};
+struct HnswParams {
+	uint8_t metric; // 1 l2sq, 2 cosine, 3 ip
+	int64_t dim;
+	int64_t m;
+	int64_t m0; // 0: default 2*M
+	int64_t ef_construction;
+	int64_t ef_search;
+};
+struct HnswStats {
+	size_t count;
+	size_t deleted;
+	size_t slots;
+	size_t layers;
+	size_t memory_bytes;
+};
+uint8_t hnsw_rs_metric_code(const char *name);
+HnswParams hnsw_rs_default_params(void);
+int32_t hnsw_rs_params_check(HnswParams *params, HnswStatus *status);
+HnswRsIndex *hnsw_rs_index_new(const HnswParams *params, HnswStatus *status);
+void hnsw_rs_index_free(HnswRsIndex *index);
+int32_t hnsw_rs_index_check_vector(const HnswRsIndex *index, const float *v, size_t dim, HnswStatus *status);
+int32_t hnsw_rs_index_insert(const HnswRsIndex *index, uint64_t label, const float *v, size_t dim, HnswStatus *status);
+int32_t hnsw_rs_index_delete(const HnswRsIndex *index, uint64_t label);
+size_t hnsw_rs_index_search(const HnswRsIndex *index, const float *q, size_t dim, size_t k, size_t ef, uint64_t *labels,
+                            float *distances, HnswStatus *status);
+void hnsw_rs_index_stats(const HnswRsIndex *index, HnswStats *out);
+size_t hnsw_rs_index_compact(HnswRsIndex *index);
+size_t hnsw_rs_index_reconnect(HnswRsIndex *index);
 }

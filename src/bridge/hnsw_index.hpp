@@ -1,0 +1,113 @@
+// The HNSW index as DuckDB sees it: a BoundIndex whose graph lives in the Rust core.
+#pragma once
+
+#include "hnsw_rust.h"
+
+#include "duckdb.hpp"
+#include "duckdb/execution/index/bound_index.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+//! Owns a Rust index handle; every call turns a core error into a DuckDB exception.
+class RustIndex {
+  public:
+	RustIndex(const HnswParams &params);
+	~RustIndex();
+	RustIndex(const RustIndex &) = delete;
+	RustIndex &operator=(const RustIndex &) = delete;
+
+	//! Throws InvalidInputException with the core's message if the vector cannot be indexed.
+	void CheckVector(const float *v, idx_t dim, const string &context) const;
+	//! Inserts a vector (thread-safe); throws on invalid input.
+	void Insert(row_t row_id, const float *v, idx_t dim, const string &context) const;
+	//! Removes a row id; false if it was not indexed.
+	bool Delete(row_t row_id) const;
+	//! Up to k nearest row ids and distances, closest first.
+	idx_t Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids, vector<float> &distances) const;
+	HnswStats Stats() const;
+	//! Frees deleted slots; the caller must hold exclusive access.
+	idx_t Compact();
+	//! Links nodes no search could reach; the caller must hold exclusive access.
+	idx_t Reconnect();
+
+  private:
+	HnswRsIndex *handle;
+};
+
+//! Index parameters plus the metric name, as parsed from WITH (...).
+struct HNSWOptions {
+	HnswParams params;
+	string metric_name;
+};
+
+class HNSWIndex : public BoundIndex {
+  public:
+	static constexpr const char *TYPE_NAME = "HNSW";
+
+	HNSWIndex(const Identifier &name, IndexConstraintType constraint_type, const vector<column_t> &column_ids,
+	          TableIOManager &table_io_manager, const vector<unique_ptr<Expression>> &unbound_expressions,
+	          AttachedDatabase &db, const HNSWOptions &options, string unusable_reason = string());
+
+	//! The graph; throws if the index cannot be used (see unusable_reason).
+	const RustIndex &Graph() const;
+	const HNSWOptions &Options() const {
+		return options;
+	}
+	idx_t Dimensions() const {
+		return NumericCast<idx_t>(options.params.dim);
+	}
+
+	ErrorData Append(IndexLock &l, DataChunk &chunk, Vector &row_ids) override;
+	ErrorData Insert(IndexLock &l, DataChunk &chunk, Vector &row_ids) override;
+	idx_t TryDelete(IndexLock &state, DataChunk &entries, Vector &row_identifiers,
+	                optional_ptr<SelectionVector> deleted_sel, optional_ptr<SelectionVector> non_deleted_sel) override;
+	void ResetStorage(IndexLock &index_lock) override;
+	bool MergeIndexes(IndexLock &state, BoundIndex &other_index) override;
+	void Vacuum(IndexLock &l) override;
+	idx_t GetInMemorySize(IndexLock &state) const override;
+	void Verify(IndexLock &l) override;
+	string ToString(IndexLock &l, bool display_ascii = false) override;
+	void VerifyAllocations(IndexLock &l) override;
+	void VerifyBuffers(IndexLock &l) override;
+	string GetConstraintViolationMessage(VerifyExistenceType verify_type, idx_t failed_index,
+	                                     DataChunk &input) const override;
+
+	//! Frees deleted nodes' slots; the caller holds the entry's write handle.
+	idx_t Compact();
+	//! Makes every indexed row reachable by searches (after the parallel build).
+	idx_t Reconnect();
+	//! Inserts every non-NULL vector of an evaluated key vector, after checking them all.
+	//! Thread-safe (the CREATE INDEX build calls it from every DuckDB thread).
+	ErrorData InsertKeys(Vector &keys, Vector &row_ids, idx_t count);
+
+  private:
+	HNSWOptions options;
+	unique_ptr<RustIndex> graph;
+	//! Why the graph is missing (index loaded from a format this build cannot read).
+	string unusable_reason;
+};
+
+} // namespace hnsw
+} // namespace duckdb
+
+namespace duckdb {
+class ClientContext;
+class DuckIndexEntry;
+class IndexEntry;
+
+namespace hnsw {
+
+//! A bound HNSW index found by name, with the catalog entry that describes it.
+struct HNSWIndexRef {
+	DuckIndexEntry &catalog_entry;
+	shared_ptr<IndexEntry> entry;
+};
+
+//! Finds the HNSW index called `name` (case-insensitive); throws a clear error if there is none.
+HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name);
+//! Every HNSW index visible to the context.
+vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context);
+
+} // namespace hnsw
+} // namespace duckdb

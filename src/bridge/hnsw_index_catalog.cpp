@@ -1,0 +1,57 @@
+// Finding HNSW indexes through the catalog, for the table functions and pragmas.
+#include "hnsw_compat.hpp"
+#include "hnsw_index.hpp"
+
+#include "duckdb/catalog/catalog.hpp"
+#include "duckdb/catalog/catalog_entry/duck_index_entry.hpp"
+#include "duckdb/storage/table/data_table_info.hpp"
+#include "duckdb/storage/table/index_entry.hpp"
+#include "duckdb/storage/table/table_index_list.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+//! The storage-side entry of a catalog index entry, or null.
+static shared_ptr<IndexEntry> StorageEntry(DuckIndexEntry &index) {
+	auto name = NameText(index.name);
+	// Copy the entries out: the iteration helper holds the list's lock.
+	vector<shared_ptr<IndexEntry>> entries;
+	for (const auto &entry : index.GetDataTableInfo().GetIndexes().IndexEntries()) {
+		entries.push_back(entry);
+	}
+	for (auto &entry : entries) {
+		if (StringUtil::CIEquals(NameText(entry->GetName()), name)) {
+			return entry;
+		}
+	}
+	return nullptr;
+}
+
+vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context) {
+	vector<HNSWIndexRef> result;
+	for (auto &catalog_entry : Catalog::GetAllEntries(context, CatalogType::INDEX_ENTRY)) {
+		auto &index = catalog_entry.get().Cast<IndexCatalogEntry>();
+		if (!StringUtil::CIEquals(index.index_type, HNSWIndex::TYPE_NAME) || !index.catalog.IsDuckCatalog()) {
+			continue;
+		}
+		auto &duck_index = index.Cast<DuckIndexEntry>();
+		auto entry = StorageEntry(duck_index);
+		if (entry && entry->GetBindState() == IndexBindState::BOUND) {
+			result.push_back(HNSWIndexRef{duck_index, std::move(entry)});
+		}
+	}
+	return result;
+}
+
+HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name) {
+	for (auto &ref : AllHNSWIndexes(context)) {
+		if (StringUtil::CIEquals(NameText(ref.catalog_entry.name), name)) {
+			return ref;
+		}
+	}
+	throw CatalogException("HNSW index \"%s\" does not exist (see pragma_hnsw_index_info() for the HNSW indexes)",
+	                       name);
+}
+
+} // namespace hnsw
+} // namespace duckdb

@@ -1,0 +1,56 @@
+// Row-wise contiguous access to FLOAT[n] / DOUBLE[n] array vectors, whatever their vector type.
+#pragma once
+
+#include "duckdb.hpp"
+#include "duckdb/common/vector/array_vector.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+//! Gives row-wise contiguous access to the elements of an array vector of T.
+template <class T> class ArrayRows {
+  public:
+	ArrayRows(const Vector &vector, const string &function, const char *side)
+	    : size(ArrayType::GetSize(vector.GetType())), function(function), side(side) {
+		vector.ToUnifiedFormat(outer);
+		auto &child = ArrayVector::GetChild(vector);
+		child.ToUnifiedFormat(elements);
+		data = reinterpret_cast<const T *>(elements.data);
+		contiguous = child.GetVectorType() == VectorType::FLAT_VECTOR;
+		buffer.resize(size);
+	}
+
+	bool IsNull(idx_t row) const {
+		return !outer.validity.RowIsValid(outer.sel->get_index(row));
+	}
+
+	//! Pointer to the row's elements; throws if one of them is NULL.
+	const T *Row(idx_t row) {
+		idx_t base = outer.sel->get_index(row) * size;
+		if (contiguous && elements.validity.CannotHaveNull()) {
+			return data + base;
+		}
+		for (idx_t i = 0; i < size; i++) {
+			auto index = contiguous ? base + i : elements.sel->get_index(base + i);
+			if (!elements.validity.RowIsValid(index)) {
+				throw InvalidInputException("%s: %s argument can not contain NULL values", function, side);
+			}
+			buffer[i] = data[index];
+		}
+		return buffer.data();
+	}
+
+	const idx_t size;
+
+  private:
+	const string &function;
+	const char *side;
+	UnifiedVectorFormat outer;
+	UnifiedVectorFormat elements;
+	const T *data;
+	bool contiguous;
+	vector<T> buffer;
+};
+
+} // namespace hnsw
+} // namespace duckdb
