@@ -37,11 +37,12 @@ impl PartialOrd for Scored {
     }
 }
 
-/// Visited marks that reset in O(1): a slot is visited when its tag equals the epoch.
+/// Visited marks that reset in O(1): a slot is visited when its tag equals the epoch. Tags are
+/// 16-bit to keep the array cache-friendly; it is cleared once every 65535 searches.
 #[derive(Default)]
 pub(crate) struct Visited {
-    tags: Vec<u32>,
-    epoch: u32,
+    tags: Vec<u16>,
+    epoch: u16,
 }
 
 impl Visited {
