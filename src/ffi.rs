@@ -398,3 +398,36 @@ pub unsafe extern "C" fn hnsw_rs_index_compact(index: *mut Hnsw) -> usize {
 pub unsafe extern "C" fn hnsw_rs_index_reconnect(index: *mut Hnsw) -> usize {
     guarded(0, || (*index).reconnect())
 }
+
+/// Candidates for exact re-ranking: up to `cap` labels and distances, closest first, from a
+/// graph search with `ef` (raised to `k`). If the graph search finds fewer than
+/// min(k, indexed rows), an exact brute-force search answers instead. Returns the count.
+///
+/// # Safety
+/// `index` valid; `q` valid for `dim` reads; `labels`/`distances` valid for `cap` writes.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_candidates(
+    index: *const Hnsw,
+    q: *const f32,
+    dim: usize,
+    k: usize,
+    ef: usize,
+    cap: usize,
+    labels: *mut u64,
+    distances: *mut f32,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        let ix = &*index;
+        let query = slice(q, dim);
+        let mut hits = ix.search_candidates(query, k, ef)?;
+        if hits.len() < k.min(ix.len()) {
+            hits = ix.search_exact(query, k)?;
+        }
+        for (i, hit) in hits.iter().enumerate().take(cap) {
+            *labels.add(i) = hit.label;
+            *distances.add(i) = hit.distance;
+        }
+        Ok(hits.len().min(cap))
+    })
+}

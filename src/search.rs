@@ -114,6 +114,13 @@ impl Hnsw {
         Ok(out)
     }
 
+    /// Like [`Hnsw::search`] but returns all `ef` candidates found (at least `k` when the index
+    /// holds that many), closest first: callers that re-rank exactly want the extra ones.
+    pub fn search_candidates(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
+        let ef = ef.max(k);
+        self.search(query, ef, ef)
+    }
+
     /// [`Hnsw::search`] with caller-owned buffers; results replace the contents of `out`.
     pub fn search_with(
         &self,
@@ -137,6 +144,38 @@ impl Hnsw {
         });
         s.query = q;
         result
+    }
+
+    /// The exact `k` nearest searchable labels by brute force over the stored vectors: the
+    /// fallback when a graph search returns fewer results than the index holds.
+    pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>> {
+        let mut q = Vec::new();
+        self.prepare_into(query, &mut q)?;
+        let mut best: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
+        for id in 0..self.store.slots() as u32 {
+            let flags = self.store.flags(id).load(Ordering::Acquire);
+            if flags & (crate::graph::DELETED | crate::graph::FREE) != 0 {
+                continue;
+            }
+            let scored = Scored {
+                dist: self.dist.eval(&q, self.store.vector(id)),
+                id,
+            };
+            if best.len() < k {
+                best.push(scored);
+            } else if best.peek().is_some_and(|worst| scored < *worst) {
+                best.pop();
+                best.push(scored);
+            }
+        }
+        Ok(best
+            .into_sorted_vec()
+            .into_iter()
+            .map(|c| Neighbor {
+                label: self.store.label(c.id),
+                distance: c.dist,
+            })
+            .collect())
     }
 
     /// Searches with a prepared query; leaves the best `ef` live nodes, sorted, in `s.sorted`.

@@ -8,7 +8,8 @@ Records are separated by blank lines:
     loop <var> <start> <end> ... endloop;  foreach <var> <values...> ... endloop
     # comment
 Substitutions: __TEST_DIR__ (a fresh directory per file), ${var} inside loops.
-Numbers in results compare with a relative tolerance of 1e-5, everything else exactly.
+Numbers in results compare with a relative tolerance of 1e-5, everything else exactly; an
+expected cell `<REGEX>:p` must match the regular expression p, `<!REGEX>:p` must not.
 """
 import math
 import pathlib
@@ -68,7 +69,12 @@ def format_value(v):
 
 
 def cells_match(actual, expected):
-    """Equal text, with numbers compared to 1e-5 relative (1e-6 absolute near zero)."""
+    """Equal text, with numbers compared to 1e-5 relative (1e-6 absolute near zero).
+    An expected cell `<REGEX>:pattern` must match, `<!REGEX>:pattern` must not."""
+    if expected.startswith("<REGEX>:"):
+        return re.search(expected[len("<REGEX>:") :], actual, re.S) is not None
+    if expected.startswith("<!REGEX>:"):
+        return re.search(expected[len("<!REGEX>:") :], actual, re.S) is None
     if actual == expected:
         return True
     a_nums, e_nums = NUMBER.findall(actual), NUMBER.findall(expected)

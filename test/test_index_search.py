@@ -36,7 +36,7 @@ def mean_recall(con, metric, dim, queries=40, k=10):
         lit = literal(q, dim)
         exact = {r[0] for r in con.execute(
             f"SELECT rowid FROM items ORDER BY {EXACT[metric].format(q=lit)}, rowid LIMIT {k}").fetchall()}
-        got = con.execute(f"SELECT row_id FROM hnsw_index_scan('idx', {lit}, {k})").fetchall()
+        got = con.execute(f"SELECT row_id FROM hnsw_search('idx', {lit}, {k})").fetchall()
         assert len(got) == k
         total += len(exact & {r[0] for r in got}) / k
     return total / queries
@@ -66,7 +66,7 @@ def test_distances_are_the_metric_values_of_the_returned_rows(connect):
     con.execute("CREATE INDEX idx ON items USING HNSW (v)")
     q = literal(query_vector(con, 424242, 128), 128)
     rows = con.execute(
-        f"SELECT s.distance, array_distance(i.v, {q}) ^ 2 FROM hnsw_index_scan('idx', {q}, 20) s "
+        f"SELECT s.distance, array_distance(i.v, {q}) ^ 2 FROM hnsw_search('idx', {q}, 20) s "
         "JOIN items i ON i.rowid = s.row_id ORDER BY s.distance"
     ).fetchall()
     assert len(rows) == 20
@@ -81,7 +81,7 @@ def test_every_row_finds_itself(connect):
     rows = con.execute("SELECT rowid, v FROM items WHERE id % 37 = 0").fetchall()
     assert len(rows) > 50
     for rowid, v in rows:
-        hit = con.execute(f"SELECT row_id, distance FROM hnsw_index_scan('idx', {literal(v, 128)}, 1)").fetchone()
+        hit = con.execute(f"SELECT row_id, distance FROM hnsw_search('idx', {literal(v, 128)}, 1)").fetchone()
         assert hit == (rowid, 0.0)
 
 
@@ -93,13 +93,13 @@ def test_ef_setting_and_argument(connect):
     exact = [r[0] for r in con.execute(
         f"SELECT rowid FROM items ORDER BY array_distance(v, {lit}), rowid LIMIT 50").fetchall()]
     # k > ef_search: ef is raised to k, so 50 rows come back.
-    assert len(con.execute(f"SELECT * FROM hnsw_index_scan('idx', {lit}, 50)").fetchall()) == 50
+    assert len(con.execute(f"SELECT * FROM hnsw_search('idx', {lit}, 50)").fetchall()) == 50
     con.execute("SET hnsw_ef_search = 400")
-    wide = [r[0] for r in con.execute(f"SELECT row_id FROM hnsw_index_scan('idx', {lit}, 50)").fetchall()]
+    wide = [r[0] for r in con.execute(f"SELECT row_id FROM hnsw_search('idx', {lit}, 50)").fetchall()]
     assert len(set(wide) & set(exact)) >= 48
     con.execute("RESET hnsw_ef_search")
     explicit = [r[0] for r in con.execute(
-        f"SELECT row_id FROM hnsw_index_scan('idx', {lit}, 50, ef := 400)").fetchall()]
+        f"SELECT row_id FROM hnsw_search('idx', {lit}, 50, ef := 400)").fetchall()]
     assert explicit == wide
     with pytest.raises(Exception, match="ef_search must be between 1 and 100000, not 0"):
         con.execute("SET hnsw_ef_search = 0")

@@ -40,3 +40,6 @@ def test_numbers_compare_with_tolerance_and_text_exactly():
     assert not cells_match("abc", "abd")
     assert cells_match("NULL", "NULL")
     assert not cells_match("1", "NULL")
+    assert cells_match("a Hnsw Index Scan b", "<REGEX>:(?i)hnsw index scan")
+    assert not cells_match("Seq Scan", "<REGEX>:(?i)hnsw index scan")
+    assert cells_match("Seq Scan", "<!REGEX>:(?i)hnsw index scan")

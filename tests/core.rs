@@ -345,3 +345,22 @@ fn reconnect_makes_every_node_of_a_fresh_graph_reachable() {
         assert_eq!(all.len(), n, "n={n} dim={dim}");
     }
 }
+
+#[test]
+fn exact_search_matches_the_oracle_and_skips_deleted() {
+    let data = gaussian(2_000, 24, 6);
+    let index = build(MetricKind::Ip, &data, 24, 2);
+    for i in (0..2_000).step_by(3) {
+        index.delete(i);
+    }
+    let skip = |i: usize| i.is_multiple_of(3);
+    for q in data.chunks_exact(24).step_by(101) {
+        let got: Vec<u64> = index
+            .search_exact(q, 15)
+            .unwrap()
+            .iter()
+            .map(|n| n.label)
+            .collect();
+        assert_eq!(got, exact_knn(MetricKind::Ip, &data, 24, q, 15, &skip));
+    }
+}

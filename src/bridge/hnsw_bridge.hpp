@@ -13,8 +13,10 @@ void RegisterVersionFunctions(ExtensionLoader &loader);
 void RegisterDistanceFunctions(ExtensionLoader &loader);
 //! Index type HNSW (CREATE INDEX ... USING HNSW) and the setting hnsw_ef_search
 void RegisterIndexType(ExtensionLoader &loader);
-//! hnsw_index_scan(index, query, k)
-void RegisterIndexScanFunction(ExtensionLoader &loader);
+//! hnsw_search(index, query, k)
+void RegisterSearchFunction(ExtensionLoader &loader);
+//! The top-k rewrite: ORDER BY <distance> LIMIT k becomes an HNSW_INDEX_SCAN
+void RegisterTopNOptimizer(ExtensionLoader &loader);
 //! pragma_hnsw_index_info(), PRAGMA hnsw_compact_index
 void RegisterIndexInfoFunctions(ExtensionLoader &loader);
 } // namespace hnsw

@@ -11,7 +11,8 @@ static void Register(ExtensionLoader &loader) {
 	RegisterVersionFunctions(loader);
 	RegisterDistanceFunctions(loader);
 	RegisterIndexType(loader);
-	RegisterIndexScanFunction(loader);
+	RegisterSearchFunction(loader);
+	RegisterTopNOptimizer(loader);
 	RegisterIndexInfoFunctions(loader);
 }
 

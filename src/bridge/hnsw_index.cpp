@@ -56,6 +56,22 @@ idx_t RustIndex::Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row
 	return found;
 }
 
+idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const {
+	auto cap = MaxValue(k, ef);
+	vector<uint64_t> labels(cap);
+	vector<float> distances(cap);
+	HnswStatus status;
+	auto found = hnsw_rs_index_candidates(handle, q, dim, k, ef, cap, labels.data(), distances.data(), &status);
+	if (status.code != 0) {
+		throw InvalidInputException("HNSW index search: %s", status.message);
+	}
+	row_ids.resize(found);
+	for (idx_t i = 0; i < found; i++) {
+		row_ids[i] = NumericCast<row_t>(labels[i]);
+	}
+	return found;
+}
+
 HnswStats RustIndex::Stats() const {
 	HnswStats stats{};
 	hnsw_rs_index_stats(handle, &stats);

@@ -25,6 +25,9 @@ class RustIndex {
 	bool Delete(row_t row_id) const;
 	//! Up to k nearest row ids and distances, closest first.
 	idx_t Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids, vector<float> &distances) const;
+	//! Candidates for exact re-ranking: all ef results of a graph search (exact search if the
+	//! graph returns fewer than min(k, rows)), closest first.
+	idx_t Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const;
 	HnswStats Stats() const;
 	//! Frees deleted slots; the caller must hold exclusive access.
 	idx_t Compact();
@@ -108,6 +111,9 @@ struct HNSWIndexRef {
 HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name);
 //! Every HNSW index visible to the context.
 vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context);
+//! ef of a search: `requested` if positive, else SET hnsw_ef_search, else the index's
+//! ef_search; never below k.
+idx_t EffectiveEf(ClientContext &context, int64_t requested, const HNSWIndex &index, idx_t k);
 
 } // namespace hnsw
 } // namespace duckdb

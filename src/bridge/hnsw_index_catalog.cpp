@@ -4,6 +4,7 @@
 
 #include "duckdb/catalog/catalog.hpp"
 #include "duckdb/catalog/catalog_entry/duck_index_entry.hpp"
+#include "duckdb/main/client_context.hpp"
 #include "duckdb/storage/table/data_table_info.hpp"
 #include "duckdb/storage/table/index_entry.hpp"
 #include "duckdb/storage/table/table_index_list.hpp"
@@ -51,6 +52,19 @@ HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name) {
 	}
 	throw CatalogException("HNSW index \"%s\" does not exist (see pragma_hnsw_index_info() for the HNSW indexes)",
 	                       name);
+}
+
+idx_t EffectiveEf(ClientContext &context, int64_t requested, const HNSWIndex &index, idx_t k) {
+	int64_t ef = requested;
+	if (ef <= 0) {
+		Value setting;
+		if (context.TryGetCurrentSetting("hnsw_ef_search", setting) && !setting.IsNull()) {
+			ef = setting.GetValue<int64_t>();
+		} else {
+			ef = index.Options().params.ef_search;
+		}
+	}
+	return MaxValue<idx_t>(NumericCast<idx_t>(ef), k);
 }
 
 } // namespace hnsw

@@ -1,135 +1,119 @@
-// hnsw_index_scan(index, query, k [, ef := n]): the k nearest rows of an HNSW index, as
-// (row_id, distance), closest first. Join on rowid to get the rows.
-#include "hnsw_bridge.hpp"
+// HNSW_INDEX_SCAN execution: search the graph once, then fetch the candidate rows by rowid.
+// When this transaction has uncommitted changes to the table (which the index cannot see yet)
+// it scans the whole table instead, so the result stays exact.
+#include "hnsw_index_scan.hpp"
 #include "hnsw_index.hpp"
 
-#include "duckdb/function/table_function.hpp"
+#include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/main/client_context.hpp"
-#include "duckdb/main/extension/extension_loader.hpp"
+#include "duckdb/storage/data_table.hpp"
+#include "duckdb/storage/table/scan_state.hpp"
 #include "duckdb/storage/table/index_entry.hpp"
+#include "duckdb/transaction/duck_transaction.hpp"
+#include "duckdb/transaction/local_storage.hpp"
 
 namespace duckdb {
 namespace hnsw {
 
-//! Largest k a search may ask for.
-static constexpr int64_t K_MAX = 100000;
-
-struct ScanBindData : public TableFunctionData {
-	string index_name;
-	vector<float> query;
-	idx_t k = 0;
-	int64_t ef = 0; // 0: the setting hnsw_ef_search, else the index's ef_search
-};
-
-//! A FLOAT[n] / DOUBLE[n] / numeric list value as floats; NULLs are errors.
-static vector<float> QueryVector(const Value &value) {
-	auto id = value.type().id();
-	if (value.IsNull()) {
-		throw BinderException("hnsw_index_scan: the query vector is NULL");
-	}
-	if (id != LogicalTypeId::ARRAY && id != LogicalTypeId::LIST) {
-		throw BinderException("hnsw_index_scan: the query must be a FLOAT[n] array, not %s", value.type().ToString());
-	}
-	auto &children = id == LogicalTypeId::ARRAY ? ArrayValue::GetChildren(value) : ListValue::GetChildren(value);
-	vector<float> out;
-	out.reserve(children.size());
-	for (idx_t i = 0; i < children.size(); i++) {
-		if (children[i].IsNull()) {
-			throw BinderException("hnsw_index_scan: query vector element %llu is NULL", i);
-		}
-		out.push_back(children[i].DefaultCastAs(LogicalType::FLOAT).GetValue<float>());
-	}
-	return out;
+unique_ptr<FunctionData> HNSWScanBindData::Copy() const {
+	return make_uniq<HNSWScanBindData>(table, index_name, query, k);
 }
 
-static unique_ptr<FunctionData> ScanBind(ClientContext &context, TableFunctionBindInput &input,
-                                         vector<LogicalType> &return_types, vector<Identifier> &names) {
-	auto bind = make_uniq<ScanBindData>();
-	if (input.inputs[0].IsNull()) {
-		throw BinderException("hnsw_index_scan: the index name is NULL");
-	}
-	bind->index_name = input.inputs[0].GetValue<string>();
-	bind->query = QueryVector(input.inputs[1]);
-	if (input.inputs[2].IsNull()) {
-		throw BinderException("hnsw_index_scan: k is NULL");
-	}
-	auto k = input.inputs[2].GetValue<int64_t>();
-	if (k < 1 || k > K_MAX) {
-		throw BinderException("hnsw_index_scan: k must be between 1 and %lld, not %lld", K_MAX, k);
-	}
-	bind->k = NumericCast<idx_t>(k);
-	for (auto &named : input.named_parameters) {
-		if (named.first == "ef" && !named.second.IsNull()) {
-			bind->ef = named.second.GetValue<int64_t>();
-			if (bind->ef < 1) {
-				throw BinderException("hnsw_index_scan: ef must be at least 1, not %lld", bind->ef);
-			}
-		}
-	}
-	// Fail early on unknown indexes and wrong dimensions.
-	auto ref = FindHNSWIndex(context, bind->index_name);
-	auto handle = ref.entry->GetReadHandle<HNSWIndex>();
-	if (bind->query.size() != handle->Dimensions()) {
-		throw BinderException("hnsw_index_scan: index \"%s\" expects %llu dimensions, not %llu", bind->index_name,
-		                      handle->Dimensions(), bind->query.size());
-	}
-	return_types = {LogicalType::BIGINT, LogicalType::FLOAT};
-	names = {Identifier("row_id"), Identifier("distance")};
-	return std::move(bind);
+bool HNSWScanBindData::Equals(const FunctionData &other_p) const {
+	auto &other = other_p.Cast<HNSWScanBindData>();
+	return &table == &other.table && index_name == other.index_name && query == other.query && k == other.k;
 }
 
-struct ScanState : public GlobalTableFunctionState {
-	bool searched = false;
-	idx_t offset = 0;
+struct HNSWScanState : public GlobalTableFunctionState {
+	vector<StorageIndex> storage_ids;
+	//! Candidate rowids, ascending (fetch order); empty in full-scan mode.
 	vector<row_t> row_ids;
-	vector<float> distances;
+	idx_t offset = 0;
+	bool full_scan = false;
+	TableScanState table_scan;
+	ColumnFetchState fetch_state;
 };
 
-static unique_ptr<GlobalTableFunctionState> ScanInit(ClientContext &context, TableFunctionInitInput &input) {
-	return make_uniq<ScanState>();
+static unique_ptr<GlobalTableFunctionState> HNSWScanInit(ClientContext &context, TableFunctionInitInput &input) {
+	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
+	auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
+	auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
+	auto state = make_uniq<HNSWScanState>();
+	// Without filters, only the projected columns are needed: fetch exactly the output columns.
+	auto output_columns = input.column_indexes.size();
+	if (!input.projection_ids.empty()) {
+		output_columns = input.projection_ids.size();
+	}
+	for (idx_t i = 0; i < output_columns; i++) {
+		auto &column = input.column_indexes[input.projection_ids.empty() ? i : input.projection_ids[i]];
+		state->storage_ids.push_back(column.IsRowIdColumn() ? StorageIndex(COLUMN_IDENTIFIER_ROW_ID)
+		                                                    : bind.table.GetStorageIndex(column));
+	}
+	if (LocalStorage::Get(transaction).Find(storage)) {
+		// Uncommitted inserts/deletes of this transaction are not in the index yet.
+		state->full_scan = true;
+		storage.InitializeScan(context, transaction, state->table_scan, state->storage_ids);
+		return std::move(state);
+	}
+	auto ref = FindHNSWIndex(context, bind.index_name);
+	auto handle = ref.entry->GetReadHandle<HNSWIndex>();
+	auto &index = *handle.operator->();
+	auto ef = EffectiveEf(context, 0, index, bind.k);
+	index.Graph().Candidates(bind.query.data(), bind.query.size(), bind.k, ef, state->row_ids);
+	std::sort(state->row_ids.begin(), state->row_ids.end());
+	return std::move(state);
 }
 
-//! ef for a search: the call's ef, else SET hnsw_ef_search, else the index's ef_search; at least k.
-static idx_t EffectiveEf(ClientContext &context, const ScanBindData &bind, const HNSWIndex &index) {
-	int64_t ef = bind.ef;
-	if (ef == 0) {
-		Value setting;
-		if (context.TryGetCurrentSetting("hnsw_ef_search", setting) && !setting.IsNull()) {
-			ef = setting.GetValue<int64_t>();
-		} else {
-			ef = index.Options().params.ef_search;
+static void HNSWScanFunction(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
+	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
+	auto &state = input.global_state->Cast<HNSWScanState>();
+	auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
+	auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
+	if (state.full_scan) {
+		storage.Scan(transaction, output, state.table_scan);
+		return;
+	}
+	// Rows this snapshot cannot see are dropped by Fetch; keep going until a chunk has rows.
+	while (state.offset < state.row_ids.size()) {
+		auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, state.row_ids.size() - state.offset);
+		Vector ids(LogicalType::ROW_TYPE, data_ptr_cast(state.row_ids.data() + state.offset), count);
+		state.offset += count;
+		output.Reset();
+		storage.Fetch(transaction, output, state.storage_ids, ids, count, state.fetch_state);
+		if (output.size() > 0) {
+			return;
 		}
 	}
-	return MaxValue<idx_t>(NumericCast<idx_t>(ef), bind.k);
+	output.SetChildCardinality(0);
 }
 
-static void ScanFunction(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
-	auto &bind = input.bind_data->Cast<ScanBindData>();
-	auto &state = input.global_state->Cast<ScanState>();
-	if (!state.searched) {
-		auto ref = FindHNSWIndex(context, bind.index_name);
-		auto handle = ref.entry->GetReadHandle<HNSWIndex>();
-		auto ef = EffectiveEf(context, bind, *handle.operator->());
-		handle->Graph().Search(bind.query.data(), bind.query.size(), bind.k, ef, state.row_ids, state.distances);
-		state.searched = true;
-	}
-	auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, state.row_ids.size() - state.offset);
-	auto ids = FlatVector::GetDataMutable<int64_t>(output.data[0]);
-	auto dists = FlatVector::GetDataMutable<float>(output.data[1]);
-	for (idx_t i = 0; i < count; i++) {
-		ids[i] = state.row_ids[state.offset + i];
-		dists[i] = state.distances[state.offset + i];
-	}
-	state.offset += count;
-	output.SetChildCardinality(count);
+static virtual_column_map_t HNSWScanVirtualColumns(ClientContext &context, optional_ptr<FunctionData> bind_data) {
+	return bind_data->Cast<HNSWScanBindData>().table.GetVirtualColumns();
 }
 
-void RegisterIndexScanFunction(ExtensionLoader &loader) {
-	TableFunction scan("hnsw_index_scan", {LogicalType::VARCHAR, LogicalType::ANY, LogicalType::BIGINT}, ScanFunction,
-	                   ScanBind, ScanInit);
-	// NULL (the default) means: SET hnsw_ef_search, else the index's ef_search.
-	scan.GetSignature().AddKeywordOnly("ef", LogicalType::BIGINT, Value(LogicalType::BIGINT));
-	loader.RegisterFunction(scan);
+static unique_ptr<NodeStatistics> HNSWScanCardinality(ClientContext &context, const FunctionData *bind_data) {
+	auto &bind = bind_data->Cast<HNSWScanBindData>();
+	return make_uniq<NodeStatistics>(bind.k, bind.k);
+}
+
+static InsertionOrderPreservingMap<string> HNSWScanToString(TableFunctionToStringInput &input) {
+	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
+	InsertionOrderPreservingMap<string> result;
+	result["Table"] = bind.table.name.GetIdentifierName();
+	result["HNSW Index"] = bind.index_name;
+	result["Limit"] = to_string(bind.k);
+	return result;
+}
+
+TableFunction GetHNSWIndexScanFunction() {
+	TableFunction scan("hnsw_index_scan", {}, HNSWScanFunction, nullptr, HNSWScanInit);
+	scan.projection_pushdown = true;
+	scan.filter_pushdown = false;
+	scan.filter_prune = false;
+	scan.get_virtual_columns = HNSWScanVirtualColumns;
+	scan.cardinality = HNSWScanCardinality;
+	scan.to_string = HNSWScanToString;
+	return scan;
 }
 
 } // namespace hnsw

@@ -46,6 +46,8 @@ int32_t hnsw_rs_index_insert(const HnswRsIndex *index, uint64_t label, const flo
 int32_t hnsw_rs_index_delete(const HnswRsIndex *index, uint64_t label);
 size_t hnsw_rs_index_search(const HnswRsIndex *index, const float *q, size_t dim, size_t k, size_t ef, uint64_t *labels,
                             float *distances, HnswStatus *status);
+size_t hnsw_rs_index_candidates(const HnswRsIndex *index, const float *q, size_t dim, size_t k, size_t ef, size_t cap,
+                                uint64_t *labels, float *distances, HnswStatus *status);
 void hnsw_rs_index_stats(const HnswRsIndex *index, HnswStats *out);
 size_t hnsw_rs_index_compact(HnswRsIndex *index);
 size_t hnsw_rs_index_reconnect(HnswRsIndex *index);
