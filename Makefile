@@ -27,7 +27,7 @@ FOOTER := $(PYTHON) scripts/append_footer.py --extension-version $(EXT_VERSION) 
 RELEASE_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
 
-.PHONY: all release dev duckdb-static venv test test-core test-sql bench-core demo fmt lint clean
+.PHONY: all release dev duckdb-static venv test test-core bench-core bench-sql demo fmt lint clean
 
 all: release
 release: $(RELEASE_EXT)
@@ -78,6 +78,16 @@ test: release venv
 bench-core: venv
 	cargo build --release --bin hnsw-bench-core
 	$(VPY) scripts/bench_core.py
+
+# Peer for comparisons: vss on DuckDB 1.5.5, from PyPI, in its own venv.
+VSS_VENV := .venv-vss
+$(VSS_VENV)/.ready:
+	$(PYTHON) -m venv $(VSS_VENV)
+	$(VSS_VENV)/bin/python -m pip install --quiet duckdb==1.5.5 duckdb-extension-vss==1.5.5 numpy pyarrow
+	@touch $@
+
+bench-sql: release venv $(VSS_VENV)/.ready
+	$(VPY) scripts/bench_sql.py
 
 demo: release venv
 	$(VPY) scripts/demo.py

@@ -2,9 +2,11 @@
 //     SELECT ... FROM t ORDER BY <distance>(t.col, <constant vector>) LIMIT k [OFFSET o]
 // is a TOP_N over a PROJECTION (computing the distance) over a full scan of t; with late
 // materialization that TOP_N sits on the right side of a SEMI join on rowid whose left side
-// scans t again. When t.col has an HNSW index of the matching metric, both scans are replaced by
-// HNSW_INDEX_SCAN, which yields only the index's candidate rows. The TOP_N stays: it re-ranks the
-// candidates with the exact SQL distance, so results carry the function's real values.
+// scans t again. When t.col has an HNSW index of the matching metric, the scan becomes
+// HNSW_INDEX_SCAN, which yields only the index's candidate rows, and the TOP_N stays: it re-ranks
+// the candidates with the exact SQL distance, so results carry the function's real values. The
+// SEMI join is then pointless (both sides would be the same candidates) and costs more than the
+// search, so it is replaced by a TOP_N directly over the left side, also scanning the index.
 #include "hnsw_bridge.hpp"
 #include "hnsw_compat.hpp"
 #include "hnsw_index.hpp"
@@ -18,8 +20,10 @@
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
 #include "duckdb/planner/expression/bound_constant_expression.hpp"
 #include "duckdb/planner/expression/bound_function_expression.hpp"
+#include "duckdb/planner/expression_iterator.hpp"
 #include "duckdb/planner/operator/logical_comparison_join.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
+#include "duckdb/planner/operator/logical_order.hpp"
 #include "duckdb/planner/operator/logical_projection.hpp"
 #include "duckdb/planner/operator/logical_top_n.hpp"
 #include "duckdb/storage/data_table.hpp"
@@ -167,8 +171,22 @@ static void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind) {
 	get.has_estimated_cardinality = true;
 }
 
-//! Rewrites TOP_N → PROJECTION → GET; returns the scan's bind data when it did.
-static unique_ptr<HNSWScanBindData> TryRewriteTopN(ClientContext &context, LogicalTopN &top_n) {
+//! A rewritten TOP_N, as its parents need it.
+struct TopNRewrite {
+	unique_ptr<HNSWScanBindData> bind;
+	LogicalTopN *top_n = nullptr;
+	//! The distance expression over the scan's columns, and the scan it reads.
+	const Expression *distance = nullptr;
+	TableIndex scan_table_index;
+	//! Table column of the indexed vector.
+	column_t vector_column = 0;
+	//! The TOP_N replaced a late-materialization SEMI join: the ORDER BY that late
+	//! materialization put above it only re-sorts the TOP_N's already sorted output.
+	bool replaced_join = false;
+};
+
+//! Rewrites TOP_N → PROJECTION → GET; returns what it did, or null.
+static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, LogicalTopN &top_n) {
 	if (top_n.orders.size() != 1 || top_n.limit == 0) {
 		return nullptr; // several sort keys: the index orders by one distance only
 	}
@@ -218,38 +236,107 @@ static unique_ptr<HNSWScanBindData> TryRewriteTopN(ClientContext &context, Logic
 	if (index_name.empty()) {
 		return nullptr; // no HNSW index with this column and metric
 	}
-	auto bind = make_uniq<HNSWScanBindData>(*table, index_name, std::move(query), k);
-	UseIndexScan(get, *bind);
-	return bind;
+	auto result = make_uniq<TopNRewrite>();
+	result->bind = make_uniq<HNSWScanBindData>(*table, index_name, std::move(query), k);
+	result->top_n = &top_n;
+	result->distance = &distance;
+	result->scan_table_index = get.table_index;
+	result->vector_column = column.GetPrimaryIndex();
+	UseIndexScan(get, *result->bind);
+	return result;
 }
 
-//! Walks the plan bottom-up; returns the bind data of a rewrite inside `op` for its parent.
-static unique_ptr<HNSWScanBindData> Rewrite(ClientContext &context, LogicalOperator &op) {
-	vector<unique_ptr<HNSWScanBindData>> below;
-	for (auto &child : op.children) {
-		below.push_back(Rewrite(context, *child));
-	}
-	if (op.type == LogicalOperatorType::LOGICAL_TOP_N) {
-		return TryRewriteTopN(context, op.Cast<LogicalTopN>());
-	}
-	if (op.type == LogicalOperatorType::LOGICAL_COMPARISON_JOIN && below.size() == 2 && below[1]) {
-		// Late materialization: SEMI join of a second full scan with the rewritten top-k on rowid.
-		auto &join = op.Cast<LogicalComparisonJoin>();
-		auto table = PlainTableScan(*op.children[0]);
-		if (join.join_type == JoinType::SEMI && table && table.get() == &below[1]->table) {
-			UseIndexScan(op.children[0]->Cast<LogicalGet>(), *below[1]);
+//! Output position of a table column in a scan, or invalid.
+static optional_idx OutputPosition(LogicalGet &get, column_t column) {
+	auto &ids = get.GetColumnIds();
+	auto outputs = get.projection_ids.empty() ? ids.size() : get.projection_ids.size();
+	for (idx_t i = 0; i < outputs; i++) {
+		auto &id = ids[get.projection_ids.empty() ? i : get.projection_ids[i]];
+		if (!id.IsRowIdColumn() && !id.IsVirtualColumn() && id.GetPrimaryIndex() == column) {
+			return i;
 		}
+	}
+	return optional_idx();
+}
+
+//! Replaces SEMI(left scan of t, right: rewritten top-k of t) by TOP_N over the left scan, which
+//! then reads the index's candidates too. False (plan unchanged) if the shape does not allow it.
+static bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right) {
+	if (right.top_n->orders.size() != 1) {
+		return false;
+	}
+	auto &join = join_op->Cast<LogicalComparisonJoin>();
+	auto table = PlainTableScan(*join.children[0]);
+	if (join.join_type != JoinType::SEMI || !table || table.get() != &right.bind->table) {
+		return false;
+	}
+	auto &left = join.children[0]->Cast<LogicalGet>();
+	auto position = OutputPosition(left, right.vector_column);
+	if (!position.IsValid()) {
+		return false; // the left side does not read the vector column
+	}
+	// The same distance, over the left scan's copy of the vector column.
+	auto distance = right.distance->Copy();
+	ExpressionIterator::EnumerateExpression(distance, [&](unique_ptr<Expression> &child) {
+		if (child->GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF &&
+		    child->Cast<BoundColumnRefExpression>().Binding().table_index == right.scan_table_index) {
+			child = make_uniq<BoundColumnRefExpression>(
+			    child->GetReturnType(), ColumnBinding(left.table_index, ProjectionIndex(position.GetIndex())));
+		}
+	});
+	auto &order = right.top_n->orders[0];
+	vector<BoundOrderByNode> orders;
+	orders.emplace_back(order.type, order.null_order, std::move(distance));
+	auto top_n = make_uniq<LogicalTopN>(std::move(orders), right.top_n->limit, right.top_n->offset);
+	UseIndexScan(left, *right.bind);
+	top_n->children.push_back(std::move(join.children[0]));
+	top_n->ResolveOperatorTypes();
+	top_n->estimated_cardinality = right.top_n->limit;
+	top_n->has_estimated_cardinality = true;
+	right.top_n = top_n.get();
+	right.replaced_join = true;
+	join_op = std::move(top_n);
+	return true;
+}
+
+//! Drops the ORDER BY above a TOP_N that replaced a SEMI join: it sorts the same rows by the
+//! same key the TOP_N already sorted them by, and its operator costs more than the search.
+static bool DropRedundantOrder(unique_ptr<LogicalOperator> &order_op, const TopNRewrite &below) {
+	auto &order = order_op->Cast<LogicalOrder>();
+	if (!below.replaced_join || order.orders.size() != 1 || !order.projection_map.empty() ||
+	    order.orders[0].type != below.top_n->orders[0].type ||
+	    order.orders[0].null_order != below.top_n->orders[0].null_order) {
+		return false;
+	}
+	order_op = std::move(order_op->children[0]);
+	return true;
+}
+
+//! Walks the plan bottom-up; returns a rewrite inside `op` for its parent to build on.
+static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, unique_ptr<LogicalOperator> &op) {
+	vector<unique_ptr<TopNRewrite>> below;
+	for (auto &child : op->children) {
+		below.push_back(Rewrite(context, child));
+	}
+	if (op->type == LogicalOperatorType::LOGICAL_TOP_N) {
+		return TryRewriteTopN(context, op->Cast<LogicalTopN>());
+	}
+	if (op->type == LogicalOperatorType::LOGICAL_COMPARISON_JOIN && below.size() == 2 && below[1]) {
+		return CollapseSemiJoin(op, *below[1]) ? std::move(below[1]) : nullptr;
+	}
+	if (op->type == LogicalOperatorType::LOGICAL_ORDER_BY && below.size() == 1 && below[0]) {
+		DropRedundantOrder(op, *below[0]);
 		return nullptr;
 	}
 	// Pass a rewrite up through the projections between the top-k and the join.
-	if (op.type == LogicalOperatorType::LOGICAL_PROJECTION && below.size() == 1) {
+	if (op->type == LogicalOperatorType::LOGICAL_PROJECTION && below.size() == 1) {
 		return std::move(below[0]);
 	}
 	return nullptr;
 }
 
 static void OptimizeTopN(OptimizerExtensionInput &input, unique_ptr<LogicalOperator> &plan) {
-	Rewrite(input.context, *plan);
+	Rewrite(input.context, plan);
 }
 
 void RegisterTopNOptimizer(ExtensionLoader &loader) {

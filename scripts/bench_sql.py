@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""SQL benchmark: CREATE INDEX time and query latency through DuckDB, in one run, for
+  - hnsw (this extension) on DuckDB 2.0.0,
+  - exact search (no index) on DuckDB 2.0.0,
+  - vss on DuckDB 1.5.5 (duckdb==1.5.5 + duckdb-extension-vss==1.5.5 from PyPI, in .venv-vss).
+Data: 100k x 128 clustered, seeded; 200 queries from the same distribution; recall@10 against
+the exact top-10 computed with NumPy. Query: SELECT id FROM items ORDER BY array_distance(v, q)
+LIMIT 10 with q as a literal (both engines parse the same text). Writes bench-results/sql.md.
+
+    make bench-sql          # or: .venv/bin/python scripts/bench_sql.py [--rows N] [--queries N]
+"""
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"
+VSS_PYTHON = ROOT / ".venv-vss" / "bin" / "python"
+K = 10
+
+
+def clustered(n, dim, seed, clusters=64):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim)).astype(np.float32) * 4
+    labels = rng.integers(0, clusters, size=n)
+    return (centres[labels] + rng.normal(size=(n, dim)).astype(np.float32)).astype(np.float32)
+
+
+def worker(kind, data_path, queries_path, threads):
+    """Runs in the engine's own venv; prints one JSON object."""
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+
+    data = np.load(data_path)
+    queries = np.load(queries_path)
+    dim = data.shape[1]
+    if kind == "hnsw":
+        con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+        con.execute(f"LOAD '{EXTENSION}'")
+    elif kind == "vss":
+        import duckdb_extension_vss
+
+        path = pathlib.Path(duckdb_extension_vss.__file__).parent / "extensions" / f"v{duckdb.__version__}"
+        con = duckdb.connect()
+        con.execute(f"LOAD '{path / 'vss.duckdb_extension'}'")
+    else:
+        con = duckdb.connect()
+    con.execute(f"SET threads = {threads}")
+    items = pa.table({"id": np.arange(len(data)), "v": pa.FixedSizeListArray.from_arrays(pa.array(data.ravel()), dim)})
+    con.register("items_arrow", items)
+    con.execute(f"CREATE TABLE items AS SELECT id::INTEGER AS id, v::FLOAT[{dim}] AS v FROM items_arrow")
+    con.unregister("items_arrow")
+    result = {"engine": kind, "duckdb": duckdb.__version__}
+    if kind != "exact":
+        start = time.perf_counter()
+        con.execute("CREATE INDEX idx ON items USING HNSW (v)")
+        result["create_index_s"] = time.perf_counter() - start
+    sqls = [f"SELECT id FROM items ORDER BY array_distance(v, {q.tolist()}::FLOAT[{dim}]) LIMIT {K}" for q in queries]
+    plan = con.execute("EXPLAIN " + sqls[0]).fetchall()[0][1]
+    result["plan_uses_index"] = "HNSW_INDEX_SCAN" in plan.upper().replace(" ", "_")
+    for sql in sqls[:5]:  # warm-up
+        con.execute(sql).fetchall()
+    latencies, answers = [], []
+    for sql in sqls:
+        start = time.perf_counter()
+        rows = con.execute(sql).fetchall()
+        latencies.append(time.perf_counter() - start)
+        answers.append([r[0] for r in rows])
+    result["latencies_ms"] = [t * 1000 for t in latencies]
+    result["answers"] = answers
+    print(json.dumps(result))
+
+
+def run_worker(python, kind, data_path, queries_path, threads):
+    cmd = [str(python), __file__, "--worker", kind, "--data", str(data_path), "--queries-file", str(queries_path),
+           "--threads", str(threads)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--dim", type=int, default=128)
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--worker")
+    ap.add_argument("--data")
+    ap.add_argument("--queries-file")
+    args = ap.parse_args()
+    if args.worker:
+        worker(args.worker, args.data, args.queries_file, args.threads)
+        return
+
+    import numpy as np
+
+    if not VSS_PYTHON.exists():
+        sys.exit("missing .venv-vss: run `make bench-sql` (it installs duckdb==1.5.5 + duckdb-extension-vss)")
+    allv = clustered(args.rows + args.queries, args.dim, seed=7)
+    data, queries = allv[: args.rows], allv[args.rows :]
+    d64 = data.astype(np.float64)
+    norms = (d64**2).sum(axis=1)
+    truth = [set(np.argsort(norms - 2 * d64 @ q.astype(np.float64))[:K].tolist()) for q in queries]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path, queries_path = pathlib.Path(tmp) / "data.npy", pathlib.Path(tmp) / "queries.npy"
+        np.save(data_path, data)
+        np.save(queries_path, queries)
+        for kind, python in (("exact", sys.executable), ("hnsw", sys.executable), ("vss", VSS_PYTHON)):
+            print(f"running {kind} ...", flush=True)
+            results[kind] = run_worker(python, kind, data_path, queries_path, args.threads)
+    rows = []
+    for kind in ("hnsw", "vss", "exact"):
+        r = results[kind]
+        lat = sorted(r["latencies_ms"])
+        recall = statistics.mean(len(set(a) & t) / K for a, t in zip(r["answers"], truth))
+        rows.append((kind, r["duckdb"], r.get("create_index_s"), lat[len(lat) // 2], lat[int(len(lat) * 0.99) - 1],
+                     recall, r["plan_uses_index"]))
+    hnsw, vss, exact = rows
+    lines = [
+        f"# SQL benchmark ({time.strftime('%Y-%m-%d')})",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, SET threads={args.threads}. Data: {args.rows} x "
+        f"{args.dim} clustered (seed 7), {args.queries} queries, k={K}, index defaults (M=16, ef_construction=128, "
+        "ef_search=64). Command: `make bench-sql`.",
+        "",
+        "| engine | DuckDB | CREATE INDEX s | p50 ms | p99 ms | recall@10 | index in plan |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, version, create, p50, p99, recall, used in rows:
+        create_s = f"{create:.2f}" if create is not None else "-"
+        lines.append(f"| {kind} | {version} | {create_s} | {p50:.2f} | {p99:.2f} | {recall:.3f} | {used} |")
+    lines += [
+        "",
+        f"- CREATE INDEX: hnsw / vss = {hnsw[2] / vss[2]:.2f}x",
+        f"- p50 latency: hnsw / vss = {hnsw[3] / vss[3]:.2f}x, hnsw / exact = {hnsw[3] / exact[3]:.3f}x",
+    ]
+    out = ROOT / "bench-results" / "sql.md"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
