@@ -431,3 +431,30 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates(
         Ok(hits.len().min(cap))
     })
 }
+
+/// Inserts `n` vectors (row-major) under `labels` with `threads` threads; 1 on success.
+///
+/// # Safety
+/// `index` valid; `labels` valid for `n` reads; `vectors` for `n * dim` reads.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_insert_batch(
+    index: *const Hnsw,
+    labels: *const u64,
+    vectors: *const f32,
+    n: usize,
+    dim: usize,
+    threads: usize,
+    status: *mut HnswStatus,
+) -> i32 {
+    with_status(status, 0, || {
+        let ix = &*index;
+        if dim != ix.dim() {
+            return Err(crate::Error::DimensionMismatch {
+                expected: ix.dim(),
+                got: dim,
+            });
+        }
+        ix.insert_labeled_batch(slice(vectors, n * dim), slice(labels, n), threads)
+            .map(|()| 1)
+    })
+}

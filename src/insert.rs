@@ -159,8 +159,21 @@ impl Hnsw {
     /// Inserts row `i` of `vectors` (row-major, `dim` floats each) under label
     /// `first_label + i`, using `threads` threads. Stops at the first error.
     pub fn insert_batch(&self, vectors: &[f32], first_label: u64, threads: usize) -> Result<()> {
+        let rows = vectors.len() / self.params.dim;
+        let labels: Vec<u64> = (0..rows as u64).map(|i| first_label + i).collect();
+        self.insert_labeled_batch(vectors, &labels, threads)
+    }
+
+    /// Inserts row `i` of `vectors` under `labels[i]` using `threads` threads. Stops at the
+    /// first error.
+    pub fn insert_labeled_batch(
+        &self,
+        vectors: &[f32],
+        labels: &[u64],
+        threads: usize,
+    ) -> Result<()> {
         let dim = self.params.dim;
-        let rows = vectors.len() / dim;
+        let rows = labels.len().min(vectors.len() / dim);
         let next = AtomicUsize::new(0);
         let failed = std::sync::Mutex::new(None);
         std::thread::scope(|scope| {
@@ -173,7 +186,7 @@ impl Hnsw {
                             break;
                         }
                         let row = &vectors[i * dim..(i + 1) * dim];
-                        if let Err(e) = self.insert_with(&mut s, first_label + i as u64, row) {
+                        if let Err(e) = self.insert_with(&mut s, labels[i], row) {
                             next.store(rows, Ordering::Relaxed);
                             failed
                                 .lock()

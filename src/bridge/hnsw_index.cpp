@@ -5,6 +5,8 @@
 
 #include "duckdb/common/vector/array_vector.hpp"
 #include "duckdb/execution/index/index_lock.hpp"
+#include "duckdb/main/attached_database.hpp"
+#include "duckdb/parallel/task_scheduler.hpp"
 
 namespace duckdb {
 namespace hnsw {
@@ -31,6 +33,18 @@ void RustIndex::CheckVector(const float *v, idx_t dim, const string &context) co
 void RustIndex::Insert(row_t row_id, const float *v, idx_t dim, const string &context) const {
 	HnswStatus status;
 	if (!hnsw_rs_index_insert(handle, NumericCast<uint64_t>(row_id), v, dim, &status)) {
+		throw InvalidInputException("%s: %s", context, status.message);
+	}
+}
+
+void RustIndex::InsertBatch(const vector<uint64_t> &labels, const vector<float> &vectors, idx_t threads,
+                            const string &context) const {
+	if (labels.empty()) {
+		return;
+	}
+	HnswStatus status;
+	if (!hnsw_rs_index_insert_batch(handle, labels.data(), vectors.data(), labels.size(),
+	                                vectors.size() / labels.size(), threads, &status)) {
 		throw InvalidInputException("%s: %s", context, status.message);
 	}
 }
@@ -109,7 +123,7 @@ const RustIndex &HNSWIndex::Graph() const {
 	return *graph;
 }
 
-ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count) {
+ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads) {
 	try {
 		auto &rust = Graph();
 		auto context = StringUtil::Format("HNSW index \"%s\"", NameText(name));
@@ -118,22 +132,29 @@ ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count) {
 		row_ids.ToUnifiedFormat(ids);
 		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 		// Check every row before inserting any, so a failing chunk leaves the graph untouched.
+		vector<uint64_t> labels;
+		vector<float> vectors;
+		labels.reserve(count);
+		vectors.reserve(count * rows.size);
 		for (idx_t i = 0; i < count; i++) {
-			if (!rows.IsNull(i)) {
-				auto row_id = id_data[ids.sel->get_index(i)];
-				rust.CheckVector(rows.Row(i), rows.size, StringUtil::Format("%s, row %lld", context, row_id));
+			if (rows.IsNull(i)) {
+				continue;
 			}
+			auto row_id = id_data[ids.sel->get_index(i)];
+			auto vector = rows.Row(i);
+			rust.CheckVector(vector, rows.size, StringUtil::Format("%s, row %lld", context, row_id));
+			labels.push_back(NumericCast<uint64_t>(row_id));
+			vectors.insert(vectors.end(), vector, vector + rows.size);
 		}
-		for (idx_t i = 0; i < count; i++) {
-			if (!rows.IsNull(i)) {
-				auto row_id = id_data[ids.sel->get_index(i)];
-				rust.Insert(row_id, rows.Row(i), rows.size, StringUtil::Format("%s, row %lld", context, row_id));
-			}
-		}
+		rust.InsertBatch(labels, vectors, threads, context);
 	} catch (std::exception &ex) {
 		return ErrorData(ex);
 	}
 	return ErrorData();
+}
+
+idx_t HNSWIndex::SchedulerThreads() const {
+	return MaxValue<idx_t>(1, TaskScheduler::GetScheduler(db.GetDatabase()).NumberOfThreads());
 }
 
 ErrorData HNSWIndex::Append(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
@@ -141,12 +162,12 @@ ErrorData HNSWIndex::Append(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
 	DataChunk keys;
 	keys.Initialize(Allocator::DefaultAllocator(), logical_types);
 	ExecuteExpressions(chunk, keys);
-	return InsertKeys(keys.data[0], row_ids, chunk.size());
+	return InsertKeys(keys.data[0], row_ids, chunk.size(), SchedulerThreads());
 }
 
 ErrorData HNSWIndex::Insert(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
 	// Already evaluated keys.
-	return InsertKeys(chunk.data[0], row_ids, chunk.size());
+	return InsertKeys(chunk.data[0], row_ids, chunk.size(), SchedulerThreads());
 }
 
 idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_identifiers,

@@ -11,7 +11,7 @@ namespace hnsw {
 
 //! Owns a Rust index handle; every call turns a core error into a DuckDB exception.
 class RustIndex {
-  public:
+public:
 	RustIndex(const HnswParams &params);
 	~RustIndex();
 	RustIndex(const RustIndex &) = delete;
@@ -21,6 +21,9 @@ class RustIndex {
 	void CheckVector(const float *v, idx_t dim, const string &context) const;
 	//! Inserts a vector (thread-safe); throws on invalid input.
 	void Insert(row_t row_id, const float *v, idx_t dim, const string &context) const;
+	//! Inserts n row-major vectors with `threads` threads (thread-safe); throws on invalid input.
+	void InsertBatch(const vector<uint64_t> &labels, const vector<float> &vectors, idx_t threads,
+	                 const string &context) const;
 	//! Removes a row id; false if it was not indexed.
 	bool Delete(row_t row_id) const;
 	//! Up to k nearest row ids and distances, closest first.
@@ -34,7 +37,7 @@ class RustIndex {
 	//! Links nodes no search could reach; the caller must hold exclusive access.
 	idx_t Reconnect();
 
-  private:
+private:
 	HnswRsIndex *handle;
 };
 
@@ -45,7 +48,7 @@ struct HNSWOptions {
 };
 
 class HNSWIndex : public BoundIndex {
-  public:
+public:
 	static constexpr const char *TYPE_NAME = "HNSW";
 
 	HNSWIndex(const Identifier &name, IndexConstraintType constraint_type, const vector<column_t> &column_ids,
@@ -80,11 +83,13 @@ class HNSWIndex : public BoundIndex {
 	idx_t Compact();
 	//! Makes every indexed row reachable by searches (after the parallel build).
 	idx_t Reconnect();
-	//! Inserts every non-NULL vector of an evaluated key vector, after checking them all.
-	//! Thread-safe (the CREATE INDEX build calls it from every DuckDB thread).
-	ErrorData InsertKeys(Vector &keys, Vector &row_ids, idx_t count);
+	//! Inserts every non-NULL vector of an evaluated key vector, after checking them all, with up
+	//! to `threads` threads. Thread-safe (the CREATE INDEX build calls it from every DuckDB thread).
+	ErrorData InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads);
+	//! Threads of the database's scheduler.
+	idx_t SchedulerThreads() const;
 
-  private:
+private:
 	HNSWOptions options;
 	unique_ptr<RustIndex> graph;
 	//! Why the graph is missing (index loaded from a format this build cannot read).

@@ -99,7 +99,7 @@ static int64_t CheckKey(const CreateIndexInfo &info, const vector<unique_ptr<Exp
 }
 
 class HNSWBuildBindData : public IndexBuildBindData {
-  public:
+public:
 	HNSWOptions options;
 };
 
@@ -116,8 +116,10 @@ static unique_ptr<IndexBuildBindData> HNSWBuildBind(IndexBuildBindInput &input) 
 }
 
 class HNSWBuildGlobalState : public IndexBuildGlobalState {
-  public:
+public:
 	unique_ptr<HNSWIndex> index;
+	//! DuckDB threads inside a sink call right now: the others' cores are free for this one.
+	atomic<idx_t> active_sinks{0};
 };
 
 static unique_ptr<IndexBuildGlobalState> HNSWBuildGlobalInit(IndexBuildInitGlobalStateInput &input) {
@@ -136,9 +138,15 @@ static unique_ptr<IndexBuildLocalState> HNSWBuildLocalInit(IndexBuildInitLocalSt
 }
 
 static void HNSWBuildSink(IndexBuildSinkInput &input, DataChunk &key_chunk, DataChunk &row_chunk) {
-	// The graph is thread-safe: each DuckDB thread inserts its chunks directly.
+	// The graph is thread-safe: each DuckDB thread inserts its chunks directly. A small table is
+	// scanned by one thread only (one row group), so a sink also uses the cores no other sink is
+	// using: inserting as the scan goes keeps the progress bar honest, and the build parallel.
 	auto &state = input.global_state.Cast<HNSWBuildGlobalState>();
-	auto error = state.index->InsertKeys(key_chunk.data[0], row_chunk.data[0], key_chunk.size());
+	auto active = ++state.active_sinks;
+	auto total = state.index->SchedulerThreads();
+	auto threads = total > active ? total - active + 1 : 1;
+	auto error = state.index->InsertKeys(key_chunk.data[0], row_chunk.data[0], key_chunk.size(), threads);
+	--state.active_sinks;
 	if (error.HasError()) {
 		error.Throw();
 	}

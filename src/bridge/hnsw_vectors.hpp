@@ -9,7 +9,7 @@ namespace hnsw {
 
 //! Gives row-wise contiguous access to the elements of an array vector of T.
 template <class T> class ArrayRows {
-  public:
+public:
 	ArrayRows(const Vector &vector, const string &function, const char *side)
 	    : size(ArrayType::GetSize(vector.GetType())), function(function), side(side) {
 		vector.ToUnifiedFormat(outer);
@@ -42,7 +42,7 @@ template <class T> class ArrayRows {
 
 	const idx_t size;
 
-  private:
+private:
 	const string &function;
 	const char *side;
 	UnifiedVectorFormat outer;
