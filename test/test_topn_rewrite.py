@@ -86,3 +86,29 @@ def test_small_table_returns_every_row_when_k_exceeds_it(connect):
     sql = f"SELECT id FROM items ORDER BY array_distance(v, {q}) LIMIT 50"
     assert rewritten(con, sql)
     assert sorted(con.execute(sql).fetchall()) == sorted(exact(con, sql))
+
+
+def test_scalar_subquery_and_cte_query_vectors(connect):
+    con = connect()
+    con.execute(CLUSTERED.format(dim=128, n=4_000, seed=16))
+    con.execute("CREATE INDEX idx ON items USING HNSW (v)")
+    con.execute("CREATE TABLE probes AS SELECT id AS probe, v AS pv FROM items WHERE id % 400 = 7")
+    for row in (7, 1207, 3607):
+        forms = [
+            f"SELECT id, array_distance(v, (SELECT pv FROM probes WHERE probe = {row})) AS d FROM items "
+            "ORDER BY d LIMIT 5",
+            f"WITH q AS (SELECT pv FROM probes WHERE probe = {row}) "
+            "SELECT id, array_distance(v, (SELECT pv FROM q)) AS d FROM items ORDER BY d LIMIT 5",
+        ]
+        for sql in forms:
+            assert rewritten(con, sql), sql
+            got = con.execute(sql).fetchall()
+            assert got[0] == (row, 0.0)
+            want = exact(con, sql)
+            assert len(got) == len(want) == 5
+            assert len({r[0] for r in got} & {r[0] for r in want}) >= 4
+    # A subquery that yields NULL: every row has a NULL distance, as in the exact plan.
+    sql = "SELECT id FROM items ORDER BY array_distance(v, (SELECT pv FROM probes WHERE probe = -1)), id LIMIT 3"
+    assert con.execute(sql).fetchall() == exact(con, sql)
+    sql = "SELECT id FROM items ORDER BY array_distance(v, (SELECT pv FROM probes WHERE probe = -1)) LIMIT 3"
+    assert len(con.execute(sql).fetchall()) == 3

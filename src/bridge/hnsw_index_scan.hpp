@@ -20,6 +20,9 @@ struct HNSWScanBindData : public TableFunctionData {
 	vector<float> query;
 	//! LIMIT + OFFSET of the query: the search returns at least this many candidates.
 	idx_t k;
+	//! In-out form: input column holding the query vector, and how many input columns there are.
+	idx_t query_column = DConstants::INVALID_INDEX;
+	idx_t passthrough_columns = 0;
 
 	unique_ptr<FunctionData> Copy() const override;
 	bool Equals(const FunctionData &other) const override;
@@ -27,6 +30,8 @@ struct HNSWScanBindData : public TableFunctionData {
 
 //! The scan function (not in the catalog: only the optimizer places it).
 TableFunction GetHNSWIndexScanFunction();
+//! The same scan as an in-out function that reads the query vector from its input rows.
+TableFunction GetHNSWIndexScanInOutFunction();
 
 } // namespace hnsw
 } // namespace duckdb

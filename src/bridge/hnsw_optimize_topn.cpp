@@ -16,6 +16,8 @@
 #include "duckdb/function/table/table_scan.hpp"
 #include "duckdb/main/config.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
+#include "duckdb/optimizer/optimizer.hpp"
+#include "duckdb/planner/binder.hpp"
 #include "duckdb/optimizer/optimizer_extension.hpp"
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
 #include "duckdb/planner/expression/bound_constant_expression.hpp"
@@ -40,12 +42,13 @@ static constexpr idx_t MAX_K = 5000;
 //! What an ORDER BY expression asks for, once recognised.
 struct DistanceOrder {
 	string metric;
+	//! The scanned vector column, and the other argument (a constant or a column of another input).
 	const BoundColumnRefExpression *column = nullptr;
-	Value query;
+	const Expression *query = nullptr;
 };
 
-//! Splits a two-argument array function into (column reference, constant) in either order.
-static bool ColumnAndConstant(const BoundFunctionExpression &fn, DistanceOrder &out) {
+//! Splits a two-argument array function into (column of the scan, other argument), either order.
+static bool ColumnAndQuery(const BoundFunctionExpression &fn, TableIndex scan, DistanceOrder &out) {
 	auto &children = fn.GetChildren();
 	if (children.size() != 2) {
 		return false;
@@ -54,9 +57,9 @@ static bool ColumnAndConstant(const BoundFunctionExpression &fn, DistanceOrder &
 		auto &a = *children[i];
 		auto &b = *children[1 - i];
 		if (a.GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF &&
-		    b.GetExpressionClass() == ExpressionClass::BOUND_CONSTANT) {
+		    a.Cast<BoundColumnRefExpression>().Binding().table_index == scan) {
 			out.column = &a.Cast<BoundColumnRefExpression>();
-			out.query = b.Cast<BoundConstantExpression>().GetValue();
+			out.query = &b;
 			return true;
 		}
 	}
@@ -64,7 +67,7 @@ static bool ColumnAndConstant(const BoundFunctionExpression &fn, DistanceOrder &
 }
 
 //! Recognises the distance forms and their direction; false means "not an HNSW ordering".
-static bool MatchDistance(const Expression &expr, OrderType direction, DistanceOrder &out) {
+static bool MatchDistance(const Expression &expr, OrderType direction, TableIndex scan, DistanceOrder &out) {
 	if (expr.GetExpressionClass() != ExpressionClass::BOUND_FUNCTION) {
 		return false;
 	}
@@ -88,7 +91,7 @@ static bool MatchDistance(const Expression &expr, OrderType direction, DistanceO
 			return false;
 		}
 		out.metric = "cosine";
-		return ColumnAndConstant(inner, out);
+		return ColumnAndQuery(inner, scan, out);
 	}
 	if ((name == "array_distance" || name == "array_l2sq_distance") && asc) {
 		out.metric = "l2sq";
@@ -103,7 +106,7 @@ static bool MatchDistance(const Expression &expr, OrderType direction, DistanceO
 	} else {
 		return false;
 	}
-	return ColumnAndConstant(fn, out);
+	return ColumnAndQuery(fn, scan, out);
 }
 
 //! A plain full scan of a DuckDB table with no pushed-down filters, or null.
@@ -185,8 +188,77 @@ struct TopNRewrite {
 	bool replaced_join = false;
 };
 
-//! Rewrites TOP_N → PROJECTION → GET; returns what it did, or null.
-static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, LogicalTopN &top_n) {
+//! Position of a binding among an operator's output bindings, or invalid.
+static optional_idx BindingPosition(LogicalOperator &op, const ColumnBinding &binding) {
+	auto bindings = op.GetColumnBindings();
+	for (idx_t i = 0; i < bindings.size(); i++) {
+		if (bindings[i] == binding) {
+			return i;
+		}
+	}
+	return optional_idx();
+}
+
+//! Turns CROSS_PRODUCT(scan, subquery) into an in-out HNSW scan over the subquery's row: its input
+//! is PROJECTION(query vector, subquery columns...), the vector feeds the search and the subquery
+//! columns pass through. `above` (the projection that read the subquery) is re-pointed at them.
+static void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bind, LogicalProjection &above,
+                         Binder &binder, idx_t query_position) {
+	auto &cross = *cross_slot;
+	auto scan = std::move(cross.children[0]);
+	auto &get = scan->Cast<LogicalGet>();
+	auto subquery = std::move(cross.children[1]);
+	subquery->ResolveOperatorTypes();
+	auto bindings = subquery->GetColumnBindings();
+	auto types = subquery->types;
+
+	auto input_index = binder.GenerateTableIndex();
+	vector<unique_ptr<Expression>> columns;
+	columns.push_back(make_uniq<BoundColumnRefExpression>(types[query_position], bindings[query_position]));
+	for (idx_t i = 0; i < bindings.size(); i++) {
+		columns.push_back(make_uniq<BoundColumnRefExpression>(types[i], bindings[i]));
+	}
+	auto input = make_uniq<LogicalProjection>(input_index, std::move(columns));
+	input->children.push_back(std::move(subquery));
+	input->ResolveOperatorTypes();
+	for (auto &expression : above.expressions) {
+		ExpressionIterator::EnumerateExpression(expression, [&](unique_ptr<Expression> &child) {
+			if (child->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
+				return;
+			}
+			auto &ref = child->Cast<BoundColumnRefExpression>();
+			for (idx_t i = 0; i < bindings.size(); i++) {
+				if (ref.Binding() == bindings[i]) {
+					child = make_uniq<BoundColumnRefExpression>(child->GetReturnType(),
+					                                            ColumnBinding(input_index, ProjectionIndex(i + 1)));
+					return;
+				}
+			}
+		});
+	}
+
+	bind.query_column = 0;
+	bind.passthrough_columns = bindings.size();
+	get.function = BoundTableFunction(GetHNSWIndexScanInOutFunction());
+	get.bind_data = bind.Copy();
+	get.input_table_types.clear();
+	get.input_table_types.push_back(input->types[0]);
+	get.input_table_names.clear();
+	get.input_table_names.emplace_back("query");
+	get.projected_input.clear();
+	for (idx_t i = 0; i < bindings.size(); i++) {
+		get.projected_input.push_back(i + 1);
+	}
+	get.children.push_back(std::move(input));
+	get.estimated_cardinality = bind.k;
+	get.has_estimated_cardinality = true;
+	get.ResolveOperatorTypes();
+	cross_slot = std::move(scan);
+}
+
+//! Rewrites TOP_N → PROJECTION → GET (constant query vector), or TOP_N → PROJECTION →
+//! CROSS_PRODUCT(GET, scalar subquery) (query vector from the subquery); returns what it did.
+static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &binder, LogicalTopN &top_n) {
 	if (top_n.orders.size() != 1 || top_n.limit == 0) {
 		return nullptr; // several sort keys: the index orders by one distance only
 	}
@@ -199,11 +271,14 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, LogicalTop
 		return nullptr;
 	}
 	auto &projection = projection_op.Cast<LogicalProjection>();
-	auto table = PlainTableScan(*projection.children[0]);
+	auto &below = projection.children[0];
+	bool from_subquery = below->type == LogicalOperatorType::LOGICAL_CROSS_PRODUCT;
+	auto &scan_op = from_subquery ? *below->children[0] : *below;
+	auto table = PlainTableScan(scan_op);
 	if (!table) {
 		return nullptr;
 	}
-	auto &get = projection.children[0]->Cast<LogicalGet>();
+	auto &get = scan_op.Cast<LogicalGet>();
 	auto &order = top_n.orders[0];
 	if (order.expression->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
 		return nullptr;
@@ -214,11 +289,8 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, LogicalTop
 	}
 	auto &distance = *projection.expressions[order_ref.Binding().column_index];
 	DistanceOrder match;
-	if (!MatchDistance(distance, order.type, match)) {
-		return nullptr; // not a distance, or the wrong direction for it
-	}
-	if (match.column->Binding().table_index != get.table_index) {
-		return nullptr; // the vector column is not this scan's
+	if (!MatchDistance(distance, order.type, get.table_index, match)) {
+		return nullptr; // not a distance over this scan, or the wrong direction for it
 	}
 	idx_t position = match.column->Binding().column_index;
 	if (!get.projection_ids.empty()) {
@@ -229,10 +301,27 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, LogicalTop
 		return nullptr;
 	}
 	vector<float> query;
-	if (!QueryFloats(match.query, query)) {
-		return nullptr; // NULL query: the exact plan returns its NULL distances
+	optional_idx query_column;
+	idx_t dims;
+	if (!from_subquery) {
+		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT ||
+		    !QueryFloats(match.query->Cast<BoundConstantExpression>().GetValue(), query)) {
+			return nullptr; // not a constant, or NULL: the exact plan handles it
+		}
+		dims = query.size();
+	} else {
+		auto &type = match.query->GetReturnType();
+		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF ||
+		    type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
+			return nullptr; // the query is not a FLOAT[n] column of the subquery
+		}
+		query_column = BindingPosition(*below->children[1], match.query->Cast<BoundColumnRefExpression>().Binding());
+		if (!query_column.IsValid()) {
+			return nullptr;
+		}
+		dims = ArrayType::GetSize(type);
 	}
-	auto index_name = FindMatchingIndex(*table, table->GetStorageIndex(column), match.metric, query.size());
+	auto index_name = FindMatchingIndex(*table, table->GetStorageIndex(column), match.metric, dims);
 	if (index_name.empty()) {
 		return nullptr; // no HNSW index with this column and metric
 	}
@@ -242,6 +331,10 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, LogicalTop
 	result->distance = &distance;
 	result->scan_table_index = get.table_index;
 	result->vector_column = column.GetPrimaryIndex();
+	if (from_subquery) {
+		UseInOutScan(below, *result->bind, projection, binder, query_column.GetIndex());
+		return nullptr; // no late materialization above a cross product
+	}
 	UseIndexScan(get, *result->bind);
 	return result;
 }
@@ -313,13 +406,13 @@ static bool DropRedundantOrder(unique_ptr<LogicalOperator> &order_op, const TopN
 }
 
 //! Walks the plan bottom-up; returns a rewrite inside `op` for its parent to build on.
-static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, unique_ptr<LogicalOperator> &op) {
+static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, Binder &binder, unique_ptr<LogicalOperator> &op) {
 	vector<unique_ptr<TopNRewrite>> below;
 	for (auto &child : op->children) {
-		below.push_back(Rewrite(context, child));
+		below.push_back(Rewrite(context, binder, child));
 	}
 	if (op->type == LogicalOperatorType::LOGICAL_TOP_N) {
-		return TryRewriteTopN(context, op->Cast<LogicalTopN>());
+		return TryRewriteTopN(context, binder, op->Cast<LogicalTopN>());
 	}
 	if (op->type == LogicalOperatorType::LOGICAL_COMPARISON_JOIN && below.size() == 2 && below[1]) {
 		return CollapseSemiJoin(op, *below[1]) ? std::move(below[1]) : nullptr;
@@ -336,7 +429,7 @@ static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, unique_ptr<Logica
 }
 
 static void OptimizeTopN(OptimizerExtensionInput &input, unique_ptr<LogicalOperator> &plan) {
-	Rewrite(input.context, plan);
+	Rewrite(input.context, input.optimizer.binder, plan);
 }
 
 void RegisterTopNOptimizer(ExtensionLoader &loader) {
