@@ -2,6 +2,9 @@
 # The DuckDB version is pinned in the file DUCKDB_VERSION (headers from the libduckdb-sys
 # crate, the duckdb wheel of the same version as the test host).
 
+# Compile the bridge files in parallel.
+MAKEFLAGS += -j$(shell nproc)
+
 DUCKDB_VERSION := $(shell cat DUCKDB_VERSION)
 EXT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PLATFORM := linux_amd64

@@ -73,7 +73,7 @@ static void InfoFunction(ClientContext &context, TableFunctionInput &input, Data
 	while (state.offset < state.rows.size() && count < STANDARD_VECTOR_SIZE) {
 		auto &row = state.rows[state.offset++];
 		for (idx_t col = 0; col < row.size(); col++) {
-			output.SetValue(col, count, row[col]);
+			output.data[col].SetValue(count, row[col]);
 		}
 		count++;
 	}
