@@ -42,7 +42,7 @@ $(DUCKDB_ARCHIVE):
 	$(PYTHON) scripts/duckdb_static.py build
 
 $(RUST_LIB): $(RUST_SRC)
-	cargo build --release --lib
+	+cargo build --release --lib
 	@touch $@
 
 build/obj/%.o: src/bridge/%.cpp $(BRIDGE_HDR)
@@ -72,14 +72,14 @@ $(VENV)/.ready: DUCKDB_VERSION requirements-test.txt
 	@touch $@
 
 test-core:
-	cargo test --release
+	+cargo test --release
 
 test: release venv
-	cargo test --release
+	+cargo test --release
 	$(VPY) -m pytest test -q -rA
 
 bench-core: venv
-	cargo build --release --bin hnsw-bench-core
+	+cargo build --release --bin hnsw-bench-core
 	$(VPY) scripts/bench_core.py
 
 # Peer for comparisons: vss on DuckDB 1.5.5, from PyPI, in its own venv.

@@ -75,14 +75,19 @@ def test_distances_are_the_metric_values_of_the_returned_rows(connect):
 
 
 def test_every_row_finds_itself(connect):
+    # HNSW does not promise that every point is found from its own vector: on these 50 tight,
+    # well-separated clusters about 1 lookup in 8000 ends in a neighbouring cluster (measured over
+    # 4 builds of all 2000 rows). Allow one miss among the 55 sampled rows.
     con = connect()
     con.execute(CLUSTERED.format(dim=128, n=2_000, seed=4))
     con.execute("CREATE INDEX idx ON items USING HNSW (v)")
     rows = con.execute("SELECT rowid, v FROM items WHERE id % 37 = 0").fetchall()
     assert len(rows) > 50
+    misses = 0
     for rowid, v in rows:
         hit = con.execute(f"SELECT row_id, distance FROM hnsw_search('idx', {literal(v, 128)}, 1)").fetchone()
-        assert hit == (rowid, 0.0)
+        misses += hit != (rowid, 0.0)
+    assert misses <= 1, misses
 
 
 def test_ef_setting_and_argument(connect):
