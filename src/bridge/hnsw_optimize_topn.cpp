@@ -387,6 +387,7 @@ static bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &
 	top_n->estimated_cardinality = right.top_n->limit;
 	top_n->has_estimated_cardinality = true;
 	right.top_n = top_n.get();
+	right.distance = nullptr; // it lived in the subtree the new TOP_N replaces
 	right.replaced_join = true;
 	join_op = std::move(top_n);
 	return true;
