@@ -201,6 +201,10 @@ void RegisterIndexType(ExtensionLoader &loader) {
 	type.create_instance = HNSWCreateInstance;
 	auto &config = DBConfig::GetConfig(loader.GetDatabaseInstance());
 	config.GetIndexTypes().RegisterIndexType(type);
+	// vss scripts start with this; here persistence needs no switch, so the setting does nothing.
+	config.AddExtensionOption("hnsw_enable_experimental_persistence",
+	                          "Accepted for compatibility with vss scripts; has no effect", LogicalType::BOOLEAN,
+	                          Value::BOOLEAN(false));
 	config.AddExtensionOption("hnsw_ef_search",
 	                          "Candidate list size of HNSW searches; overrides the index's ef_search (NULL: use it)",
 	                          LogicalType::BIGINT, Value(), SetEfSearch);
