@@ -1,6 +1,7 @@
 // HNSW_INDEX_SCAN execution: search the graph once, then fetch the candidate rows by rowid.
 // When this transaction has uncommitted changes to the table (which the index cannot see yet),
-// or the query vector is NULL, it reads the whole table instead, so the result stays exact.
+// the query vector is NULL, or the index holds fewer than k rows (rows with NULL vectors then
+// belong in the result), it reads the whole table instead, so the result stays exact.
 // Two forms: a table scan (constant query vector) and an in-out function that takes the query
 // vector from its input (a scalar subquery or CTE value), one search per input row.
 #include "hnsw_index_scan.hpp"
@@ -65,6 +66,13 @@ public:
 		auto &index = *handle.operator->();
 		auto ef = EffectiveEf(context, 0, index, bind.k);
 		index.Graph().Candidates(query, index.Dimensions(), bind.k, ef, row_ids);
+		if (row_ids.size() < bind.k) {
+			// The index holds fewer than k rows: the exact plan also returns rows whose vector
+			// is NULL (sorted last), so read the whole table.
+			row_ids.clear();
+			Start(context, bind, nullptr);
+			return;
+		}
 		std::sort(row_ids.begin(), row_ids.end());
 	}
 

@@ -280,6 +280,9 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	}
 	auto &get = scan_op.Cast<LogicalGet>();
 	auto &order = top_n.orders[0];
+	if (order.null_order != OrderByNullType::NULLS_LAST) {
+		return nullptr; // NULLS FIRST puts the rows without a vector (never indexed) first
+	}
 	if (order.expression->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
 		return nullptr;
 	}
