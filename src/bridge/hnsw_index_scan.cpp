@@ -54,9 +54,10 @@ public:
 		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
 		row_ids.clear();
 		offset = 0;
-		full_scan = !query || LocalStorage::Get(transaction).Find(storage);
+		// Uncommitted inserts and deletes of this transaction are not in the index yet (deletes of
+		// committed rows are not in LocalStorage either, hence ChangesMade).
+		full_scan = !query || LocalStorage::Get(transaction).Find(storage) || transaction.ChangesMade();
 		if (full_scan) {
-			// Uncommitted inserts/deletes of this transaction are not in the index yet.
 			table_scan = make_uniq<TableScanState>();
 			storage.InitializeScan(context, transaction, *table_scan, storage_ids);
 			return;
