@@ -124,6 +124,11 @@ const RustIndex &HNSWIndex::Graph() const {
 }
 
 ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads) {
+	if (!graph && !unusable_reason.empty()) {
+		// An index this build cannot read is not maintained (and never used for queries): keep
+		// writes to the table working instead of failing every commit.
+		return ErrorData();
+	}
 	try {
 		auto &rust = Graph();
 		auto context = StringUtil::Format("HNSW index \"%s\"", NameText(name));
@@ -172,7 +177,14 @@ ErrorData HNSWIndex::Insert(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
 
 idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_identifiers,
                            optional_ptr<SelectionVector> deleted_sel, optional_ptr<SelectionVector> non_deleted_sel) {
-	auto &rust = Graph();
+	if (!graph) {
+		// Unusable or dropped: nothing to remove (a throw here would fail the commit fatally).
+		for (idx_t i = 0; deleted_sel && i < entries.size(); i++) {
+			deleted_sel->set_index(i, i);
+		}
+		return entries.size();
+	}
+	auto &rust = *graph;
 	UnifiedVectorFormat ids;
 	row_identifiers.ToUnifiedFormat(ids);
 	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);

@@ -57,6 +57,10 @@ public:
 
 	//! The graph; throws if the index cannot be used (see unusable_reason).
 	const RustIndex &Graph() const;
+	//! False for an index loaded from a format this build cannot read.
+	bool IsUsable() const {
+		return graph != nullptr;
+	}
 	const HNSWOptions &Options() const {
 		return options;
 	}
@@ -103,6 +107,7 @@ namespace duckdb {
 class ClientContext;
 class DuckIndexEntry;
 class IndexEntry;
+class TableCatalogEntry;
 
 namespace hnsw {
 
@@ -114,6 +119,8 @@ struct HNSWIndexRef {
 
 //! Finds the HNSW index called `name` (case-insensitive); throws a clear error if there is none.
 HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name);
+//! The bound HNSW index called `name` on this table's storage, or null.
+shared_ptr<IndexEntry> FindTableHNSWIndex(TableCatalogEntry &table, const string &name);
 //! Every HNSW index visible to the context.
 vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context);
 //! ef of a search: `requested` if positive, else SET hnsw_ef_search, else the index's

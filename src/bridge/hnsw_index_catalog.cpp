@@ -4,6 +4,8 @@
 
 #include "duckdb/catalog/catalog.hpp"
 #include "duckdb/catalog/catalog_entry/duck_index_entry.hpp"
+#include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
+#include "duckdb/storage/data_table.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/storage/table/data_table_info.hpp"
 #include "duckdb/storage/table/index_entry.hpp"
@@ -52,6 +54,21 @@ HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name) {
 	}
 	throw CatalogException("HNSW index \"%s\" does not exist (see pragma_hnsw_index_info() for the HNSW indexes)",
 	                       name);
+}
+
+shared_ptr<IndexEntry> FindTableHNSWIndex(TableCatalogEntry &table, const string &name) {
+	vector<shared_ptr<IndexEntry>> entries;
+	for (const auto &entry :
+	     table.Cast<DuckTableEntry>().GetStorage().GetDataTableInfo()->GetIndexes().IndexEntries()) {
+		entries.push_back(entry);
+	}
+	for (auto &entry : entries) {
+		if (entry->GetIndexType() == HNSWIndex::TYPE_NAME && entry->GetBindState() == IndexBindState::BOUND &&
+		    StringUtil::CIEquals(NameText(entry->GetName()), name)) {
+			return entry;
+		}
+	}
+	return nullptr;
 }
 
 idx_t EffectiveEf(ClientContext &context, int64_t requested, const HNSWIndex &index, idx_t k) {

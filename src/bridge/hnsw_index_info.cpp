@@ -53,7 +53,10 @@ static unique_ptr<GlobalTableFunctionState> InfoInit(ClientContext &context, Tab
 	for (auto &ref : AllHNSWIndexes(context)) {
 		auto handle = ref.entry->GetReadHandle<HNSWIndex>();
 		auto &options = handle->Options();
-		auto stats = handle->Graph().Stats();
+		HnswStats stats{};
+		if (handle->IsUsable()) {
+			stats = handle->Graph().Stats();
+		}
 		auto &index = ref.catalog_entry;
 		state->rows.push_back(
 		    {Value(NameText(index.catalog.GetName())), Value(NameText(index.GetSchemaName())),

@@ -62,11 +62,23 @@ public:
 			storage.InitializeScan(context, transaction, *table_scan, storage_ids);
 			return;
 		}
-		auto ref = FindHNSWIndex(context, bind.index_name);
-		auto handle = ref.entry->GetReadHandle<HNSWIndex>();
+		// The index of this very table (names are only unique per schema).
+		auto entry = FindTableHNSWIndex(bind.table, bind.index_name);
+		if (!entry) {
+			throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
+		}
+		auto handle = entry->GetReadHandle<HNSWIndex>();
 		auto &index = *handle.operator->();
 		auto ef = EffectiveEf(context, 0, index, bind.k);
-		index.Graph().Candidates(query, index.Dimensions(), bind.k, ef, row_ids);
+		try {
+			index.Graph().Candidates(query, index.Dimensions(), bind.k, ef, row_ids);
+		} catch (InvalidInputException &) {
+			// A query vector the index cannot search (NaN, or zero under cosine): the exact plan
+			// still answers (with NaN distances), so read the table.
+			row_ids.clear();
+			Start(context, bind, nullptr);
+			return;
+		}
 		if (row_ids.size() < bind.k) {
 			// The index holds fewer than k rows: the exact plan also returns rows whose vector
 			// is NULL (sorted last), so read the whole table.

@@ -121,6 +121,14 @@ static optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op) {
 	if (get.table_filters.HasFilters() || get.table_filters.HasMultiColumnFilters()) {
 		return nullptr; // a WHERE filter: the exact plan keeps its semantics
 	}
+	if (get.extra_info.sample_options) {
+		return nullptr; // TABLESAMPLE: the index would search rows outside the sample
+	}
+	for (auto &column : get.GetColumnIds()) {
+		if ((column.IsVirtualColumn() && !column.IsRowIdColumn()) || column.HasType()) {
+			return nullptr; // virtual columns other than rowid and struct-field pushdowns: not fetchable here
+		}
+	}
 	auto &table = get.bind_data->Cast<TableScanBindData>().table;
 	if (!table.IsDuckTable()) {
 		return nullptr;
@@ -295,11 +303,8 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	if (!MatchDistance(distance, order.type, get.table_index, match)) {
 		return nullptr; // not a distance over this scan, or the wrong direction for it
 	}
-	idx_t position = match.column->Binding().column_index;
-	if (!get.projection_ids.empty()) {
-		position = get.projection_ids[position];
-	}
-	auto &column = get.GetColumnIds()[position];
+	// A scan's bindings index its column ids directly (also when projection_ids is set).
+	auto &column = get.GetColumnIds()[match.column->Binding().column_index];
 	if (column.IsRowIdColumn() || column.IsVirtualColumn()) {
 		return nullptr;
 	}
@@ -342,32 +347,69 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	return result;
 }
 
-//! Output position of a table column in a scan, or invalid.
-static optional_idx OutputPosition(LogicalGet &get, column_t column) {
+//! Binding column index (an index into the column ids) of a scan output, or invalid.
+static optional_idx OutputBinding(LogicalGet &get, bool rowid, column_t column = 0) {
 	auto &ids = get.GetColumnIds();
 	auto outputs = get.projection_ids.empty() ? ids.size() : get.projection_ids.size();
 	for (idx_t i = 0; i < outputs; i++) {
-		auto &id = ids[get.projection_ids.empty() ? i : get.projection_ids[i]];
-		if (!id.IsRowIdColumn() && !id.IsVirtualColumn() && id.GetPrimaryIndex() == column) {
-			return i;
+		idx_t id_index = get.projection_ids.empty() ? i : idx_t(get.projection_ids[i]);
+		auto &id = ids[id_index];
+		if (rowid ? id.IsRowIdColumn() : (!id.IsVirtualColumn() && id.GetPrimaryIndex() == column)) {
+			return id_index;
 		}
 	}
 	return optional_idx();
 }
 
+//! True when `expr` is a reference to the rowid output of `get`.
+static bool IsRowIdOf(const Expression &expr, LogicalGet &get) {
+	if (expr.GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
+		return false;
+	}
+	auto &binding = expr.Cast<BoundColumnRefExpression>().Binding();
+	auto rowid = OutputBinding(get, true);
+	return binding.table_index == get.table_index && rowid.IsValid() && binding.column_index == rowid.GetIndex();
+}
+
+//! Follows column references down through projections to the expression that computes them.
+static const Expression &Resolve(const Expression &expr, LogicalOperator &op) {
+	if (expr.GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF ||
+	    op.type != LogicalOperatorType::LOGICAL_PROJECTION) {
+		return expr;
+	}
+	auto &projection = op.Cast<LogicalProjection>();
+	auto &binding = expr.Cast<BoundColumnRefExpression>().Binding();
+	if (binding.table_index != projection.table_index) {
+		return expr;
+	}
+	return Resolve(*projection.expressions[binding.column_index], *projection.children[0]);
+}
+
 //! Replaces SEMI(left scan of t, right: rewritten top-k of t) by TOP_N over the left scan, which
 //! then reads the index's candidates too. False (plan unchanged) if the shape does not allow it.
 static bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right) {
-	if (right.top_n->orders.size() != 1) {
+	if (right.replaced_join || right.top_n->orders.size() != 1) {
 		return false;
 	}
 	auto &join = join_op->Cast<LogicalComparisonJoin>();
 	auto table = PlainTableScan(*join.children[0]);
-	if (join.join_type != JoinType::SEMI || !table || table.get() != &right.bind->table) {
+	if (join.join_type != JoinType::SEMI || !table || table.get() != &right.bind->table ||
+	    join.conditions.size() != 1) {
 		return false;
 	}
 	auto &left = join.children[0]->Cast<LogicalGet>();
-	auto position = OutputPosition(left, right.vector_column);
+	// Only late materialization's join: left.rowid = the top-k's rowid of the same table. A user's
+	// IN (subquery) is a SEMI join too, on other columns.
+	auto &condition = join.conditions[0];
+	if (!condition.IsComparison() || condition.GetComparisonType() != ExpressionType::COMPARE_EQUAL ||
+	    !IsRowIdOf(condition.GetLHS(), left)) {
+		return false;
+	}
+	auto &right_scan = right.top_n->children[0]->children[0]->Cast<LogicalGet>();
+	if (!IsRowIdOf(Resolve(condition.GetRHS(), *right.top_n->children[0]), right_scan)) {
+		return false;
+	}
+	auto position = OutputBinding(left, false, right.vector_column);
 	if (!position.IsValid()) {
 		return false; // the left side does not read the vector column
 	}
@@ -403,6 +445,10 @@ static bool DropRedundantOrder(unique_ptr<LogicalOperator> &order_op, const TopN
 	if (!below.replaced_join || order.orders.size() != 1 || !order.projection_map.empty() ||
 	    order.orders[0].type != below.top_n->orders[0].type ||
 	    order.orders[0].null_order != below.top_n->orders[0].null_order) {
+		return false;
+	}
+	// Same key: the ORDER's expression, followed down through the projections, is the TOP_N's.
+	if (!Resolve(*order.orders[0].expression, *order.children[0]).Equals(*below.top_n->orders[0].expression)) {
 		return false;
 	}
 	order_op = std::move(order_op->children[0]);
