@@ -112,3 +112,29 @@ def test_scalar_subquery_and_cte_query_vectors(connect):
     assert con.execute(sql).fetchall() == exact(con, sql)
     sql = "SELECT id FROM items ORDER BY array_distance(v, (SELECT pv FROM probes WHERE probe = -1)) LIMIT 3"
     assert len(con.execute(sql).fetchall()) == 3
+
+
+def test_rows_committed_after_the_snapshot_do_not_shorten_results(extension_path, tmp_path):
+    # Two connections to one database: B commits many rows right next to the query after A's
+    # transaction started. They enter the index but A cannot see them; A still gets k rows, as its
+    # exact plan would.
+    import duckdb
+
+    db = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+    db.execute(f"LOAD '{extension_path}'")
+    db.execute(CLUSTERED.format(dim=32, n=3_000, seed=17))
+    db.execute("CREATE INDEX idx ON items USING HNSW (v)")
+    a, b = db.cursor(), db.cursor()
+    q = literal(query_vector(db, 4242, 32), 32)
+    sql = f"SELECT id FROM items ORDER BY array_distance(v, {q}) LIMIT 20"
+    a.execute("BEGIN")
+    before = a.execute(sql).fetchall()
+    b.execute(f"INSERT INTO items SELECT 100000 + i, {q} FROM range(200) r(i)")
+    assert len(b.execute(sql).fetchall()) == 20  # B sees its rows (all at distance 0)
+    assert {r[0] for r in b.execute(sql).fetchall()} <= set(range(100000, 100200))
+    after = a.execute(sql).fetchall()
+    assert rewritten(a, sql)
+    assert len(after) == 20
+    assert after == before
+    a.execute("COMMIT")
+    db.close()

@@ -1,7 +1,8 @@
 // HNSW_INDEX_SCAN execution: search the graph once, then fetch the candidate rows by rowid.
-// When this transaction has uncommitted changes to the table (which the index cannot see yet),
-// the query vector is NULL, or the index holds fewer than k rows (rows with NULL vectors then
-// belong in the result), it reads the whole table instead, so the result stays exact.
+// When this transaction has uncommitted changes (which the index cannot see yet) or the query
+// vector is NULL or unsearchable, it reads the whole table instead; when fewer than k candidates
+// are visible to this snapshot (other transactions' changes, or rows with NULL vectors), a table
+// scan completes the answer.
 // Two forms: a table scan (constant query vector) and an in-out function that takes the query
 // vector from its input (a scalar subquery or CTE value), one search per input row.
 #include "hnsw_index_scan.hpp"
@@ -33,19 +34,33 @@ bool HNSWScanBindData::Equals(const FunctionData &other_p) const {
 }
 
 //! Reads the rows of one search: the candidates by rowid, or the whole table as a fallback.
+//! Rowids are always read (as a hidden extra column if the query does not ask for them) so that
+//! a search whose candidates are not all visible to this snapshot can be completed by a table
+//! scan that skips the rows already returned: never fewer than k rows, never a row twice.
 class CandidateReader {
 public:
 	//! Storage columns to produce, from the scan's columns and projection.
 	void SetColumns(const HNSWScanBindData &bind, const vector<ColumnIndex> &columns, const vector<idx_t> &projection) {
+		vector<LogicalType> types;
 		auto outputs = projection.empty() ? columns.size() : projection.size();
 		for (idx_t i = 0; i < outputs; i++) {
 			auto &column = columns[projection.empty() ? i : projection[i]];
-			storage_ids.push_back(column.IsRowIdColumn() ? StorageIndex(COLUMN_IDENTIFIER_ROW_ID)
-			                                             : bind.table.GetStorageIndex(column));
-			types.push_back(column.IsRowIdColumn()
-			                    ? LogicalType::ROW_TYPE
-			                    : bind.table.GetColumn(LogicalIndex(column.GetPrimaryIndex())).Type());
+			if (column.IsRowIdColumn()) {
+				rowid_slot = i;
+				fetch_ids.push_back(StorageIndex(COLUMN_IDENTIFIER_ROW_ID));
+				types.push_back(LogicalType::ROW_TYPE);
+			} else {
+				fetch_ids.push_back(bind.table.GetStorageIndex(column));
+				types.push_back(bind.table.GetColumn(LogicalIndex(column.GetPrimaryIndex())).Type());
+			}
 		}
+		output_count = outputs;
+		if (!rowid_slot.IsValid()) {
+			rowid_slot = fetch_ids.size();
+			fetch_ids.push_back(StorageIndex(COLUMN_IDENTIFIER_ROW_ID));
+			types.push_back(LogicalType::ROW_TYPE);
+		}
+		buffer.Initialize(Allocator::DefaultAllocator(), types);
 	}
 
 	//! Starts reading for one query vector (null: read everything).
@@ -53,13 +68,14 @@ public:
 		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
 		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
 		row_ids.clear();
+		returned.clear();
 		offset = 0;
+		k = bind.k;
 		// Uncommitted inserts and deletes of this transaction are not in the index yet (deletes of
 		// committed rows are not in LocalStorage either, hence ChangesMade).
 		full_scan = !query || LocalStorage::Get(transaction).Find(storage) || transaction.ChangesMade();
 		if (full_scan) {
-			table_scan = make_uniq<TableScanState>();
-			storage.InitializeScan(context, transaction, *table_scan, storage_ids);
+			StartTableScan(context, bind);
 			return;
 		}
 		// The index of this very table (names are only unique per schema).
@@ -76,50 +92,100 @@ public:
 			// A query vector the index cannot search (NaN, or zero under cosine): the exact plan
 			// still answers (with NaN distances), so read the table.
 			row_ids.clear();
-			Start(context, bind, nullptr);
-			return;
-		}
-		if (row_ids.size() < bind.k) {
-			// The index holds fewer than k rows: the exact plan also returns rows whose vector
-			// is NULL (sorted last), so read the whole table.
-			row_ids.clear();
-			Start(context, bind, nullptr);
+			full_scan = true;
+			StartTableScan(context, bind);
 			return;
 		}
 		std::sort(row_ids.begin(), row_ids.end());
 	}
 
-	//! Fills `out` (the produced columns only) with the next rows; 0 when done.
+	//! Fills the first columns of `out` with the next rows; 0 when done.
 	idx_t Next(ClientContext &context, const HNSWScanBindData &bind, DataChunk &out) {
 		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
 		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
-		out.Reset();
-		if (full_scan) {
-			storage.Scan(transaction, out, *table_scan);
-			return out.size();
-		}
-		// Rows this snapshot cannot see are dropped by Fetch; keep going until a chunk has rows.
-		while (offset < row_ids.size()) {
+		while (!full_scan && offset < row_ids.size()) {
+			// Rows this snapshot cannot see are dropped by Fetch.
 			auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, row_ids.size() - offset);
 			Vector ids(LogicalType::ROW_TYPE, data_ptr_cast(row_ids.data() + offset), count);
 			offset += count;
-			out.Reset();
-			storage.Fetch(transaction, out, storage_ids, ids, count, fetch_state);
-			if (out.size() > 0) {
+			buffer.Reset();
+			storage.Fetch(transaction, buffer, fetch_ids, ids, count, fetch_state);
+			if (buffer.size() > 0) {
+				return Emit(out, false);
+			}
+		}
+		if (!full_scan) {
+			if (returned.size() >= k) {
+				return Finish(out);
+			}
+			// Fewer than k candidates are visible here (or the index holds fewer than k rows, so
+			// rows with a NULL vector belong in the answer): complete from the table.
+			full_scan = true;
+			StartTableScan(context, bind);
+		}
+		while (true) {
+			buffer.Reset();
+			storage.Scan(transaction, buffer, *table_scan);
+			if (buffer.size() == 0) {
+				return Finish(out);
+			}
+			if (Emit(out, !returned.empty()) > 0) {
 				return out.size();
 			}
 		}
+	}
+
+private:
+	void StartTableScan(ClientContext &context, const HNSWScanBindData &bind) {
+		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
+		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
+		table_scan = make_uniq<TableScanState>();
+		storage.InitializeScan(context, transaction, *table_scan, fetch_ids);
+	}
+
+	//! Moves the buffered rows to `out` (skipping rows already returned if asked); returns the count.
+	idx_t Emit(DataChunk &out, bool skip_returned) {
+		UnifiedVectorFormat ids;
+		buffer.data[rowid_slot.GetIndex()].ToUnifiedFormat(ids);
+		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
+		SelectionVector keep(buffer.size());
+		idx_t kept = 0;
+		for (idx_t i = 0; i < buffer.size(); i++) {
+			auto row_id = id_data[ids.sel->get_index(i)];
+			if (skip_returned && returned.count(row_id)) {
+				continue;
+			}
+			if (!full_scan) {
+				returned.insert(row_id);
+			}
+			keep.set_index(kept++, i);
+		}
+		for (idx_t col = 0; col < output_count; col++) {
+			if (kept == buffer.size()) {
+				out.data[col].Reference(buffer.data[col]);
+			} else {
+				out.data[col].Slice(buffer.data[col], keep, kept);
+			}
+		}
+		out.SetChildCardinality(kept);
+		return kept;
+	}
+
+	idx_t Finish(DataChunk &out) {
 		out.SetChildCardinality(0);
 		return 0;
 	}
 
-	vector<StorageIndex> storage_ids;
-	vector<LogicalType> types;
-
-private:
-	//! Candidate rowids, ascending (fetch order); unused in full-scan mode.
+	vector<StorageIndex> fetch_ids;
+	idx_t output_count = 0;
+	optional_idx rowid_slot;
+	DataChunk buffer;
+	idx_t k = 0;
+	//! Candidate rowids, ascending (fetch order).
 	vector<row_t> row_ids;
 	idx_t offset = 0;
+	//! Rowids returned from the candidates, so a completing table scan does not repeat them.
+	unordered_set<row_t> returned;
 	bool full_scan = false;
 	unique_ptr<TableScanState> table_scan;
 	ColumnFetchState fetch_state;
@@ -145,7 +211,6 @@ static void HNSWScanFunction(ClientContext &context, TableFunctionInput &input, 
 //! Per-thread state of the in-out form: the input row being answered.
 struct HNSWInOutState : public LocalTableFunctionState {
 	CandidateReader reader;
-	DataChunk rows;
 	bool started = false;
 	vector<float> query;
 };
@@ -155,7 +220,6 @@ static unique_ptr<LocalTableFunctionState> HNSWInOutInit(ExecutionContext &conte
 	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
 	auto state = make_uniq<HNSWInOutState>();
 	state->reader.SetColumns(bind, input.column_indexes, input.projection_ids);
-	state->rows.Initialize(Allocator::DefaultAllocator(), state->reader.types);
 	return std::move(state);
 }
 
@@ -193,18 +257,12 @@ static OperatorResultType HNSWInOutFunction(ExecutionContext &context, TableFunc
 		state.reader.Start(context.client, bind, has_query ? state.query.data() : nullptr);
 		state.started = true;
 	}
-	auto count = state.reader.Next(context.client, bind, state.rows);
+	// Our columns come first; the operator fills the passed-through input columns after them.
+	auto count = state.reader.Next(context.client, bind, output);
 	if (count == 0) {
 		state.started = false;
-		output.SetChildCardinality(0);
 		return OperatorResultType::NEED_MORE_INPUT;
 	}
-	// Our columns first; the operator fills the passed-through input columns after them.
-	D_ASSERT(output.ColumnCount() == state.rows.ColumnCount() + bind.passthrough_columns);
-	for (idx_t i = 0; i < state.rows.ColumnCount(); i++) {
-		output.data[i].Reference(state.rows.data[i]);
-	}
-	output.SetChildCardinality(count);
 	return OperatorResultType::HAVE_MORE_OUTPUT;
 }
 
