@@ -312,23 +312,6 @@ pub unsafe extern "C" fn hnsw_rs_index_check_vector(
     })
 }
 
-/// Inserts a vector under `label`; 1 on success.
-///
-/// # Safety
-/// `index` valid; `v` valid for `dim` reads; `status` valid or null.
-#[no_mangle]
-pub unsafe extern "C" fn hnsw_rs_index_insert(
-    index: *const Hnsw,
-    label: u64,
-    v: *const f32,
-    dim: usize,
-    status: *mut HnswStatus,
-) -> i32 {
-    with_status(status, 0, || {
-        (*index).insert(label, slice(v, dim)).map(|()| 1)
-    })
-}
-
 /// Deletes `label`; 1 if it was present.
 ///
 /// # Safety

@@ -30,13 +30,6 @@ void RustIndex::CheckVector(const float *v, idx_t dim, const string &context) co
 	}
 }
 
-void RustIndex::Insert(row_t row_id, const float *v, idx_t dim, const string &context) const {
-	HnswStatus status;
-	if (!hnsw_rs_index_insert(handle, NumericCast<uint64_t>(row_id), v, dim, &status)) {
-		throw InvalidInputException("%s: %s", context, status.message);
-	}
-}
-
 void RustIndex::InsertBatch(const vector<uint64_t> &labels, const vector<float> &vectors, idx_t threads,
                             const string &context) const {
 	if (labels.empty()) {

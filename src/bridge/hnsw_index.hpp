@@ -19,8 +19,6 @@ public:
 
 	//! Throws InvalidInputException with the core's message if the vector cannot be indexed.
 	void CheckVector(const float *v, idx_t dim, const string &context) const;
-	//! Inserts a vector (thread-safe); throws on invalid input.
-	void Insert(row_t row_id, const float *v, idx_t dim, const string &context) const;
 	//! Inserts n row-major vectors with `threads` threads (thread-safe); throws on invalid input.
 	void InsertBatch(const vector<uint64_t> &labels, const vector<float> &vectors, idx_t threads,
 	                 const string &context) const;

@@ -11,6 +11,7 @@
 #include "hnsw_compat.hpp"
 #include "hnsw_index.hpp"
 #include "hnsw_index_scan.hpp"
+#include "hnsw_vectors.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/function/table/table_scan.hpp"
@@ -158,22 +159,6 @@ static string FindMatchingIndex(TableCatalogEntry &table, const StorageIndex &co
 	return string();
 }
 
-//! The query constant as floats, or false if it is not a non-NULL numeric array/list.
-static bool QueryFloats(const Value &value, vector<float> &out) {
-	auto id = value.type().id();
-	if (value.IsNull() || (id != LogicalTypeId::ARRAY && id != LogicalTypeId::LIST)) {
-		return false;
-	}
-	auto &children = id == LogicalTypeId::ARRAY ? ArrayValue::GetChildren(value) : ListValue::GetChildren(value);
-	for (auto &child : children) {
-		if (child.IsNull()) {
-			return false;
-		}
-		out.push_back(child.DefaultCastAs(LogicalType::FLOAT).GetValue<float>());
-	}
-	return true;
-}
-
 //! Replaces a plain table scan's function with HNSW_INDEX_SCAN.
 static void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind) {
 	get.function = BoundTableFunction(GetHNSWIndexScanFunction());
@@ -313,7 +298,7 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	idx_t dims;
 	if (!from_subquery) {
 		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT ||
-		    !QueryFloats(match.query->Cast<BoundConstantExpression>().GetValue(), query)) {
+		    !ValueToFloats(match.query->Cast<BoundConstantExpression>().GetValue(), query)) {
 			return nullptr; // not a constant, or NULL: the exact plan handles it
 		}
 		dims = query.size();

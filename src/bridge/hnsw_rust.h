@@ -42,7 +42,6 @@ int32_t hnsw_rs_params_check(HnswParams *params, HnswStatus *status);
 HnswRsIndex *hnsw_rs_index_new(const HnswParams *params, HnswStatus *status);
 void hnsw_rs_index_free(HnswRsIndex *index);
 int32_t hnsw_rs_index_check_vector(const HnswRsIndex *index, const float *v, size_t dim, HnswStatus *status);
-int32_t hnsw_rs_index_insert(const HnswRsIndex *index, uint64_t label, const float *v, size_t dim, HnswStatus *status);
 int32_t hnsw_rs_index_insert_batch(const HnswRsIndex *index, const uint64_t *labels, const float *vectors, size_t n,
                                    size_t dim, size_t threads, HnswStatus *status);
 int32_t hnsw_rs_index_delete(const HnswRsIndex *index, uint64_t label);

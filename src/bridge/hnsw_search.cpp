@@ -2,6 +2,7 @@
 // (row_id, distance), closest first. Join on rowid to get the rows.
 #include "hnsw_bridge.hpp"
 #include "hnsw_index.hpp"
+#include "hnsw_vectors.hpp"
 
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/client_context.hpp"
@@ -30,14 +31,10 @@ static vector<float> QueryVector(const Value &value) {
 	if (id != LogicalTypeId::ARRAY && id != LogicalTypeId::LIST) {
 		throw BinderException("hnsw_search: the query must be a FLOAT[n] array, not %s", value.type().ToString());
 	}
-	auto &children = id == LogicalTypeId::ARRAY ? ArrayValue::GetChildren(value) : ListValue::GetChildren(value);
 	vector<float> out;
-	out.reserve(children.size());
-	for (idx_t i = 0; i < children.size(); i++) {
-		if (children[i].IsNull()) {
-			throw BinderException("hnsw_search: query vector element %llu is NULL", i);
-		}
-		out.push_back(children[i].DefaultCastAs(LogicalType::FLOAT).GetValue<float>());
+	idx_t null_element = 0;
+	if (!ValueToFloats(value, out, &null_element)) {
+		throw BinderException("hnsw_search: query vector element %llu is NULL", null_element);
 	}
 	return out;
 }

@@ -52,5 +52,27 @@ private:
 	vector<T> buffer;
 };
 
+//! The elements of a non-NULL ARRAY or LIST value as floats. False for a NULL value, another
+//! type, or a NULL element (whose position then goes to `null_element`).
+inline bool ValueToFloats(const Value &value, vector<float> &out, idx_t *null_element = nullptr) {
+	auto id = value.type().id();
+	if (value.IsNull() || (id != LogicalTypeId::ARRAY && id != LogicalTypeId::LIST)) {
+		return false;
+	}
+	auto &children = id == LogicalTypeId::ARRAY ? ArrayValue::GetChildren(value) : ListValue::GetChildren(value);
+	out.clear();
+	out.reserve(children.size());
+	for (idx_t i = 0; i < children.size(); i++) {
+		if (children[i].IsNull()) {
+			if (null_element) {
+				*null_element = i;
+			}
+			return false;
+		}
+		out.push_back(children[i].DefaultCastAs(LogicalType::FLOAT).GetValue<float>());
+	}
+	return true;
+}
+
 } // namespace hnsw
 } // namespace duckdb
