@@ -10,7 +10,7 @@ use crate::distance::{DistanceKernel, MetricKind};
 use crate::error::{Error, Result};
 use crate::hash::{mix64, LabelHash};
 use crate::params::Params;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::alloc::Layout;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -122,8 +122,7 @@ impl NodeStore {
         if self.chunks[k].load(Ordering::Acquire).is_null() {
             let _guard = self.grow.lock().unwrap_or_else(|e| e.into_inner());
             if self.chunks[k].load(Ordering::Acquire).is_null() {
-                // SAFETY: non-zero size, valid alignment.
-                let ptr = unsafe { alloc_zeroed(self.chunk_layout(k)) };
+                let ptr = crate::chunk_memory::alloc_chunk(self.chunk_layout(k));
                 if ptr.is_null() {
                     std::alloc::handle_alloc_error(self.chunk_layout(k));
                 }
@@ -219,6 +218,20 @@ impl NodeStore {
         }
     }
 
+    /// Hints the CPU to load a node's level-0 link list (count word and links).
+    #[inline(always)]
+    pub(crate) fn prefetch_links(&self, id: u32) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: prefetch never faults; the address is inside an allocated chunk.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = self.record(id) as *const i8;
+            for line in 0..(4 + 4 * (1 + self.m0)).div_ceil(64) {
+                _mm_prefetch(p.add(64 * line), _MM_HINT_T0);
+            }
+        }
+    }
+
     /// Spins until this thread owns the node's lock bit.
     #[inline]
     pub(crate) fn lock(&self, id: u32) -> NodeGuard<'_> {
@@ -305,7 +318,7 @@ impl Drop for NodeStore {
             let ptr = self.chunks[k].load(Ordering::Acquire);
             if !ptr.is_null() {
                 // SAFETY: allocated in `push_slot` with this layout.
-                unsafe { dealloc(ptr, self.chunk_layout(k)) };
+                unsafe { crate::chunk_memory::free_chunk(ptr, self.chunk_layout(k)) };
             }
         }
     }

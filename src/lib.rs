@@ -4,6 +4,7 @@
 //! lifecycle (`graph`, `insert`, `search`, `delete`), the storage format (`storage`), and the
 //! C ABI the C++ bridge calls (`ffi`).
 
+mod chunk_memory;
 pub mod dataset;
 pub mod delete;
 pub mod distance;

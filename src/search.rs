@@ -260,6 +260,12 @@ impl Hnsw {
             if c.dist > worst && s.results.len() >= ef {
                 break;
             }
+            // The next candidate's list is likely needed soon: start loading it now.
+            if level == 0 {
+                if let Some(Reverse(next)) = s.candidates.peek() {
+                    self.store.prefetch_links(next.id);
+                }
+            }
             self.read_links(s, c.id, level);
             // Keep the unvisited neighbours and start loading all their vectors at once, so
             // the memory fetches overlap instead of stalling one distance at a time.
