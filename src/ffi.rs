@@ -441,3 +441,143 @@ pub unsafe extern "C" fn hnsw_rs_index_insert_batch(
             .map(|()| 1)
     })
 }
+
+/// The parameters an index was built with (after loading, they come from the stored image).
+///
+/// # Safety
+/// `index` must be a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_params(index: *const Hnsw) -> HnswParams {
+    guarded(hnsw_rs_default_params(), || {
+        let p = (*index).params();
+        HnswParams {
+            metric: p.metric.code(),
+            dim: p.dim as i64,
+            m: p.m as i64,
+            m0: p.m0 as i64,
+            ef_construction: p.ef_construction as i64,
+            ef_search: p.ef_search as i64,
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paged images (see `paged`): how the bridge stores an index in DuckDB's blocks.
+
+use crate::paged::{ImageReader, ImageWriter};
+
+/// Plans the paged image of `index`; `*pages` receives its page count.
+///
+/// # Safety
+/// `index` must be a live handle that no one modifies until the image is freed; `pages` must
+/// be writable.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_image_new(
+    index: *const Hnsw,
+    page_size: usize,
+    pages: *mut usize,
+    status: *mut HnswStatus,
+) -> *mut ImageWriter {
+    with_status(status, std::ptr::null_mut(), || {
+        let image = ImageWriter::new(&*index, page_size)?;
+        *pages = image.pages();
+        Ok(Box::into_raw(Box::new(image)))
+    })
+}
+
+/// Renders page `page` into `out` (`cap` ≥ page size bytes; the tail past the page's length is
+/// zeroed); returns the page's length (0 on error) and its checksum in `*checksum`.
+///
+/// # Safety
+/// `image` from `hnsw_rs_image_new` for this `index`; `out` writable for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_image_render(
+    image: *mut ImageWriter,
+    index: *const Hnsw,
+    page: usize,
+    out: *mut u8,
+    cap: usize,
+    checksum: *mut u64,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        let (len, sum) =
+            (*image).render(&*index, page, std::slice::from_raw_parts_mut(out, cap))?;
+        *checksum = sum;
+        Ok(len)
+    })
+}
+
+/// Frees an image plan.
+///
+/// # Safety
+/// `image` from `hnsw_rs_image_new` (or null), not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_image_free(image: *mut ImageWriter) {
+    if !image.is_null() {
+        guarded((), || drop(Box::from_raw(image)));
+    }
+}
+
+/// Starts loading an image from its first page; `*pages` receives the image's page count.
+///
+/// # Safety
+/// `first` readable for `len` bytes; `pages` writable.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_reader_new(
+    first: *const u8,
+    len: usize,
+    pages: *mut usize,
+    status: *mut HnswStatus,
+) -> *mut ImageReader {
+    with_status(status, std::ptr::null_mut(), || {
+        let reader = ImageReader::new(slice(first, len))?;
+        *pages = reader.pages();
+        Ok(Box::into_raw(Box::new(reader)))
+    })
+}
+
+/// Adds page `page` (meta pages first); `*checksum` receives its checksum. 1 on success.
+///
+/// # Safety
+/// `reader` from `hnsw_rs_reader_new`; `bytes` readable for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_reader_add(
+    reader: *mut ImageReader,
+    page: usize,
+    bytes: *const u8,
+    len: usize,
+    checksum: *mut u64,
+    status: *mut HnswStatus,
+) -> i32 {
+    with_status(status, 0, || {
+        *checksum = (*reader).add_page(page, slice(bytes, len))?;
+        Ok(1)
+    })
+}
+
+/// Builds the index from a reader that received every page, and frees the reader.
+///
+/// # Safety
+/// `reader` from `hnsw_rs_reader_new`, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_reader_finish(
+    reader: *mut ImageReader,
+    status: *mut HnswStatus,
+) -> *mut Hnsw {
+    let reader = Box::from_raw(reader);
+    with_status(status, std::ptr::null_mut(), move || {
+        Ok(Box::into_raw(Box::new(reader.finish()?)))
+    })
+}
+
+/// Frees a reader without building an index.
+///
+/// # Safety
+/// `reader` from `hnsw_rs_reader_new` (or null), not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_reader_free(reader: *mut ImageReader) {
+    if !reader.is_null() {
+        guarded((), || drop(Box::from_raw(reader)));
+    }
+}

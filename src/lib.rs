@@ -13,6 +13,7 @@ pub mod ffi;
 pub mod graph;
 pub mod hash;
 pub mod insert;
+pub mod paged;
 pub mod params;
 pub mod search;
 pub mod storage;

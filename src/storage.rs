@@ -294,27 +294,34 @@ impl Hnsw {
             words[0].store(list.len() as u32, Ordering::Release);
         }
 
-        if entry == NONE {
-            if slots - free_slots.len() != 0 {
-                return Err(Error::Corrupt("nodes present but no entry point".into()));
-            }
-        } else {
-            let e = entry as usize;
-            if e >= slots || index.store.flags(entry).load(Ordering::Acquire) & FREE != 0 {
-                return Err(Error::Corrupt(format!("entry point {entry} is not a node")));
-            }
-            if index.store.level(entry) != top {
-                return Err(Error::Corrupt(format!(
-                    "entry point {entry} is on layer {}, header says {top}",
-                    index.store.level(entry)
-                )));
-            }
-            index.set_entry(Some((entry, top)));
-        }
+        install_entry(&index, entry, top, slots - free_slots.len())?;
         index.set_free_list(free_slots);
         index.note_deleted(deleted as isize);
         Ok(index)
     }
+}
+
+/// Checks a stored entry point against the loaded slots (`nodes` non-free ones) and sets it.
+pub(crate) fn install_entry(index: &Hnsw, entry: u32, top: usize, nodes: usize) -> Result<()> {
+    if entry == NONE {
+        if nodes != 0 {
+            return Err(Error::Corrupt("nodes present but no entry point".into()));
+        }
+        return Ok(());
+    }
+    if entry as usize >= index.store.slots()
+        || index.store.flags(entry).load(Ordering::Acquire) & FREE != 0
+    {
+        return Err(Error::Corrupt(format!("entry point {entry} is not a node")));
+    }
+    if index.store.level(entry) != top {
+        return Err(Error::Corrupt(format!(
+            "entry point {entry} is on layer {}, header says {top}",
+            index.store.level(entry)
+        )));
+    }
+    index.set_entry(Some((entry, top)));
+    Ok(())
 }
 
 /// Bounds-checked little-endian reader.

@@ -19,6 +19,13 @@ RustIndex::RustIndex(const HnswParams &params) {
 	}
 }
 
+RustIndex::RustIndex(HnswRsIndex *handle_p) : handle(handle_p) {
+}
+
+HnswParams RustIndex::Params() const {
+	return hnsw_rs_index_params(handle);
+}
+
 RustIndex::~RustIndex() {
 	hnsw_rs_index_free(handle);
 }
@@ -103,7 +110,63 @@ HNSWIndex::HNSWIndex(const Identifier &name, IndexConstraintType constraint_type
 	}
 }
 
+void HNSWIndex::EnsureLoaded() const {
+	if (!pending_load.load(std::memory_order_acquire)) {
+		return;
+	}
+	lock_guard<mutex> guard(load_lock);
+	if (!pending_load.load(std::memory_order_relaxed)) {
+		return;
+	}
+	try {
+		graph = const_cast<HNSWIndex *>(this)->store->Load();
+	} catch (std::exception &ex) {
+		ErrorData error(ex);
+		unusable_reason = "its stored data cannot be read (" + error.RawMessage() + ")";
+	}
+	pending_load.store(false, std::memory_order_release);
+}
+
+HNSWPageStore &HNSWIndex::Store() {
+	if (!store) {
+		store = make_uniq<HNSWPageStore>(table_io_manager.GetIndexBlockManager());
+	}
+	return *store;
+}
+
+case_insensitive_map_t<Value> HNSWIndex::StorageOptions(const case_insensitive_map_t<Value> &given) const {
+	auto result = given;
+	if (!unusable_reason.empty()) {
+		result[STORAGE_UNUSABLE_KEY] = Value(unusable_reason);
+	}
+	return result;
+}
+
+IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
+	IndexLock guard(*this);
+	auto &pages = Store();
+	if (graph) {
+		pages.Sync(*graph);
+	} else if (!pending_load) {
+		// Unusable: keep only the reason (and free whatever was stored before).
+		pages.SyncEmpty();
+	}
+	return pages.ToDisk(context, name, StorageOptions(given));
+}
+
+IndexStorageInfo HNSWIndex::SerializeToWAL(const case_insensitive_map_t<Value> &given) {
+	// The caller holds exclusive access (the commit of CREATE INDEX).
+	auto &pages = Store();
+	if (graph) {
+		pages.Sync(*graph);
+	} else if (!pending_load) {
+		pages.SyncEmpty();
+	}
+	return pages.ToWAL(name, StorageOptions(given));
+}
+
 const RustIndex &HNSWIndex::Graph() const {
+	EnsureLoaded();
 	if (!graph) {
 		auto index_name = NameText(name);
 		if (!unusable_reason.empty()) {
@@ -117,6 +180,7 @@ const RustIndex &HNSWIndex::Graph() const {
 }
 
 ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads) {
+	EnsureLoaded();
 	if (!graph && !unusable_reason.empty()) {
 		// An index this build cannot read is not maintained (and never used for queries): keep
 		// writes to the table working instead of failing every commit.
@@ -170,6 +234,7 @@ ErrorData HNSWIndex::Insert(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
 
 idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_identifiers,
                            optional_ptr<SelectionVector> deleted_sel, optional_ptr<SelectionVector> non_deleted_sel) {
+	EnsureLoaded();
 	if (!graph) {
 		// Unusable or dropped: nothing to remove (a throw here would fail the commit fatally).
 		for (idx_t i = 0; deleted_sel && i < entries.size(); i++) {
@@ -193,7 +258,11 @@ idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_ide
 }
 
 void HNSWIndex::ResetStorage(IndexLock &index_lock) {
+	pending_load = false;
 	graph.reset();
+	if (store) {
+		store->Reset();
+	}
 }
 
 bool HNSWIndex::MergeIndexes(IndexLock &state, BoundIndex &other_index) {
@@ -206,7 +275,8 @@ void HNSWIndex::Vacuum(IndexLock &l) {
 }
 
 idx_t HNSWIndex::GetInMemorySize(IndexLock &state) const {
-	return graph ? graph->Stats().memory_bytes : 0;
+	// Stored pages not loaded yet cost nothing until the first use.
+	return (graph ? graph->Stats().memory_bytes : 0) + (store ? store->InMemorySize() : 0);
 }
 
 void HNSWIndex::Verify(IndexLock &l) {
@@ -234,12 +304,55 @@ string HNSWIndex::GetConstraintViolationMessage(VerifyExistenceType verify_type,
 
 idx_t HNSWIndex::Compact() {
 	IndexLock guard(*this);
+	EnsureLoaded();
 	return graph ? graph->Compact() : 0;
 }
 
 idx_t HNSWIndex::Reconnect() {
 	IndexLock guard(*this);
+	EnsureLoaded();
 	return graph ? graph->Reconnect() : 0;
+}
+
+unique_ptr<HNSWIndex> HNSWIndex::FromStorage(CreateIndexInput &input, const HNSWOptions &options) {
+	auto &info = input.storage_info;
+	auto unusable = [&](const string &reason) {
+		return make_uniq<HNSWIndex>(input.name, input.constraint_type, input.column_ids, input.table_io_manager,
+		                            input.unbound_expressions, input.db, options, reason);
+	};
+	auto format = info.options.find(STORAGE_FORMAT_KEY);
+	if (!info.IsValid() || format == info.options.end()) {
+		// Written by vss (same type name, other format): its blocks are freed at the next checkpoint.
+		auto result = unusable("it was stored by another extension (vss?) in a format this extension cannot read");
+		try {
+			for (auto &alloc_info : info.allocator_infos) {
+				FixedSizeAllocator foreign(alloc_info.segment_size, input.table_io_manager.GetIndexBlockManager());
+				foreign.Init(alloc_info);
+				foreign.Reset();
+			}
+		} catch (std::exception &) {
+			// Leaving foreign blocks allocated only wastes space.
+		}
+		return result;
+	}
+	if (format->second.ToString() != STORAGE_FORMAT) {
+		return unusable("it was stored in format '" + format->second.ToString() + "', which this version (" +
+		                STORAGE_FORMAT + ") cannot read");
+	}
+	auto reason = info.options.find(STORAGE_UNUSABLE_KEY);
+	if (reason != info.options.end()) {
+		return unusable(reason->second.ToString());
+	}
+	try {
+		auto result = unusable(string());
+		result->graph.reset();
+		result->Store().Open(info);
+		result->pending_load = true;
+		return result;
+	} catch (std::exception &ex) {
+		ErrorData error(ex);
+		return unusable("its stored data cannot be read (" + error.RawMessage() + ")");
+	}
 }
 
 } // namespace hnsw

@@ -1,6 +1,7 @@
 // The HNSW index as DuckDB sees it: a BoundIndex whose graph lives in the Rust core.
 #pragma once
 
+#include "hnsw_index_storage.hpp"
 #include "hnsw_rust.h"
 
 #include "duckdb.hpp"
@@ -13,6 +14,8 @@ namespace hnsw {
 class RustIndex {
 public:
 	RustIndex(const HnswParams &params);
+	//! Takes ownership of a handle (an index loaded from storage).
+	explicit RustIndex(HnswRsIndex *handle);
 	~RustIndex();
 	RustIndex(const RustIndex &) = delete;
 	RustIndex &operator=(const RustIndex &) = delete;
@@ -34,6 +37,11 @@ public:
 	idx_t Compact();
 	//! Links nodes no search could reach; the caller must hold exclusive access.
 	idx_t Reconnect();
+	//! The parameters the graph was built with.
+	HnswParams Params() const;
+	const HnswRsIndex *Handle() const {
+		return handle;
+	}
 
 private:
 	HnswRsIndex *handle;
@@ -53,11 +61,21 @@ public:
 	          TableIOManager &table_io_manager, const vector<unique_ptr<Expression>> &unbound_expressions,
 	          AttachedDatabase &db, const HNSWOptions &options, string unusable_reason = string());
 
-	//! The graph; throws if the index cannot be used (see unusable_reason).
+	//! An index stored in the database file; its pages are read on first use. Never throws:
+	//! storage that cannot be read makes the index unusable, with the reason.
+	static unique_ptr<HNSWIndex> FromStorage(CreateIndexInput &input, const HNSWOptions &options);
+
+	//! The graph (loading stored pages on first use); throws if the index cannot be used.
 	const RustIndex &Graph() const;
-	//! False for an index loaded from a format this build cannot read.
+	//! False for an index whose stored data cannot be read (written by vss, or damaged).
 	bool IsUsable() const {
+		EnsureLoaded();
 		return graph != nullptr;
+	}
+	//! Why the index cannot be used ("" if it can).
+	string UnusableReason() const {
+		EnsureLoaded();
+		return unusable_reason;
 	}
 	const HNSWOptions &Options() const {
 		return options;
@@ -80,6 +98,8 @@ public:
 	void VerifyBuffers(IndexLock &l) override;
 	string GetConstraintViolationMessage(VerifyExistenceType verify_type, idx_t failed_index,
 	                                     DataChunk &input) const override;
+	IndexStorageInfo SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &options) override;
+	IndexStorageInfo SerializeToWAL(const case_insensitive_map_t<Value> &options) override;
 
 	//! Frees deleted nodes' slots; the caller holds the entry's write handle.
 	idx_t Compact();
@@ -92,10 +112,21 @@ public:
 	idx_t SchedulerThreads() const;
 
 private:
+	//! Reads the stored pages if that has not happened yet (any thread; once).
+	void EnsureLoaded() const;
+	//! The page store, created on first use (in-memory databases never need one).
+	HNSWPageStore &Store();
+	//! Options persisted with the storage: the format marker and, if any, why it is unusable.
+	case_insensitive_map_t<Value> StorageOptions(const case_insensitive_map_t<Value> &options) const;
+
 	HNSWOptions options;
-	unique_ptr<RustIndex> graph;
-	//! Why the graph is missing (index loaded from a format this build cannot read).
-	string unusable_reason;
+	mutable unique_ptr<RustIndex> graph;
+	//! Why the graph is missing (stored data this build cannot read).
+	mutable string unusable_reason;
+	unique_ptr<HNSWPageStore> store;
+	//! Set while stored pages wait to be read by the first use.
+	mutable atomic<bool> pending_load{false};
+	mutable mutex load_lock;
 };
 
 } // namespace hnsw
@@ -103,6 +134,7 @@ private:
 
 namespace duckdb {
 class ClientContext;
+class DataTableInfo;
 class DuckIndexEntry;
 class IndexEntry;
 class TableCatalogEntry;
@@ -119,6 +151,8 @@ struct HNSWIndexRef {
 HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name);
 //! The bound HNSW index called `name` on this table's storage, or null.
 shared_ptr<IndexEntry> FindTableHNSWIndex(TableCatalogEntry &table, const string &name);
+//! Binds the table's HNSW indexes that a reopened database left unbound.
+void BindHNSWIndexes(ClientContext &context, DataTableInfo &table_info);
 //! Every HNSW index visible to the context.
 vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context);
 //! ef of a search: `requested` if positive, else SET hnsw_ef_search, else the index's

@@ -107,11 +107,6 @@ static unique_ptr<IndexBuildBindData> HNSWBuildBind(IndexBuildBindInput &input) 
 	auto dim = CheckKey(input.info, input.expressions);
 	auto bind = make_uniq<HNSWBuildBindData>();
 	bind->options = ParseOptions(input.info.options, dim);
-	auto &storage = input.table.GetStorage();
-	if (!storage.db.GetStorageManager().InMemory()) {
-		throw NotImplementedException("HNSW indexes are not persisted yet: this version supports them in in-memory "
-		                              "databases only (open the database without a file, or ATTACH ':memory:')");
-	}
 	return std::move(bind);
 }
 
@@ -162,16 +157,29 @@ static unique_ptr<BoundIndex> HNSWBuildFinalize(IndexBuildFinalizeInput &input) 
 	return std::move(state.index);
 }
 
-//! Binds an index found in a database file. This build cannot read stored HNSW indexes (for
-//! example one written by vss): the index stays attached but every use says how to rebuild it.
-//! It must not throw: a throwing create_instance leaves DuckDB spinning on later writes.
+//! Binds an index found in a database file (or replayed from the WAL); its pages are read on
+//! first use. It must not throw: a throwing create_instance leaves DuckDB spinning on later
+//! writes to the table. Anything unreadable becomes an index that says how to rebuild it.
 static unique_ptr<BoundIndex> HNSWCreateInstance(CreateIndexInput &input) {
 	HNSWOptions options;
 	options.params = hnsw_rs_default_params();
 	options.metric_name = "unknown";
-	return make_uniq<HNSWIndex>(input.name, input.constraint_type, input.column_ids, input.table_io_manager,
-	                            input.unbound_expressions, input.db, options,
-	                            "it was stored in a database file, which this version cannot read");
+	try {
+		if (input.unbound_expressions.size() != 1) {
+			throw InvalidInputException("expected one key column, not %llu", input.unbound_expressions.size());
+		}
+		auto &type = input.unbound_expressions[0]->GetReturnType();
+		if (type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
+			throw InvalidInputException("expected a FLOAT[n] key, not %s", type.ToString());
+		}
+		options = ParseOptions(input.options, NumericCast<int64_t>(ArrayType::GetSize(type)));
+		return HNSWIndex::FromStorage(input, options);
+	} catch (std::exception &ex) {
+		ErrorData error(ex);
+		return make_uniq<HNSWIndex>(input.name, input.constraint_type, input.column_ids, input.table_io_manager,
+		                            input.unbound_expressions, input.db, options,
+		                            "its definition cannot be read (" + error.RawMessage() + ")");
+	}
 }
 
 //! Validates SET hnsw_ef_search.

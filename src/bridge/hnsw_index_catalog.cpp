@@ -14,6 +14,19 @@
 namespace duckdb {
 namespace hnsw {
 
+void BindHNSWIndexes(ClientContext &context, DataTableInfo &table_info) {
+	// After a reopen, indexes stay unbound until a write; a query binds them itself (cheap: the
+	// pages are read on first use).
+	bool unbound = false;
+	for (const auto &entry : table_info.GetIndexes().IndexEntries()) {
+		unbound = unbound ||
+		          (entry->GetIndexType() == HNSWIndex::TYPE_NAME && entry->GetBindState() != IndexBindState::BOUND);
+	}
+	if (unbound) {
+		table_info.BindIndexes(context, string(HNSWIndex::TYPE_NAME));
+	}
+}
+
 //! The storage-side entry of a catalog index entry, or null.
 static shared_ptr<IndexEntry> StorageEntry(DuckIndexEntry &index) {
 	auto name = NameText(index.name);
@@ -38,6 +51,7 @@ vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context) {
 			continue;
 		}
 		auto &duck_index = index.Cast<DuckIndexEntry>();
+		BindHNSWIndexes(context, duck_index.GetDataTableInfo());
 		auto entry = StorageEntry(duck_index);
 		if (entry && entry->GetBindState() == IndexBindState::BOUND) {
 			result.push_back(HNSWIndexRef{duck_index, std::move(entry)});

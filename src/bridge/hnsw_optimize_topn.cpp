@@ -137,10 +137,12 @@ static optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op) {
 	return &table;
 }
 
-//! Name of a bound HNSW index on the given storage column with the given metric, or "".
-static string FindMatchingIndex(TableCatalogEntry &table, const StorageIndex &column, const string &metric,
-                                idx_t dims) {
+//! Name of a bound HNSW index on the given storage column with the given metric, or "". Throws
+//! (saying how to rebuild it) if that index's stored data cannot be read.
+static string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table, const StorageIndex &column,
+                                const string &metric, idx_t dims) {
 	auto &storage = table.Cast<DuckTableEntry>().GetStorage();
+	BindHNSWIndexes(context, *storage.GetDataTableInfo());
 	vector<shared_ptr<IndexEntry>> entries;
 	for (const auto &entry : storage.GetDataTableInfo()->GetIndexes().IndexEntries()) {
 		entries.push_back(entry);
@@ -153,6 +155,7 @@ static string FindMatchingIndex(TableCatalogEntry &table, const StorageIndex &co
 		auto &index = *handle.operator->();
 		if (index.GetColumnIds().size() == 1 && index.GetColumnIds()[0] == column.GetPrimaryIndex() &&
 		    index.Options().metric_name == metric && index.Dimensions() == dims) {
+			index.Graph(); // Loads stored pages on first use; throws the rebuild advice if it cannot.
 			return NameText(entry->GetName());
 		}
 	}
@@ -314,7 +317,7 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 		}
 		dims = ArrayType::GetSize(type);
 	}
-	auto index_name = FindMatchingIndex(*table, table->GetStorageIndex(column), match.metric, dims);
+	auto index_name = FindMatchingIndex(context, *table, table->GetStorageIndex(column), match.metric, dims);
 	if (index_name.empty()) {
 		return nullptr; // no HNSW index with this column and metric
 	}

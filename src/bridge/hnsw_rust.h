@@ -52,4 +52,18 @@ size_t hnsw_rs_index_candidates(const HnswRsIndex *index, const float *q, size_t
 void hnsw_rs_index_stats(const HnswRsIndex *index, HnswStats *out);
 size_t hnsw_rs_index_compact(HnswRsIndex *index);
 size_t hnsw_rs_index_reconnect(HnswRsIndex *index);
+HnswParams hnsw_rs_index_params(const HnswRsIndex *index);
+
+// Paged images: writing an index into fixed-size pages and reading it back.
+struct HnswRsImage;
+struct HnswRsReader;
+HnswRsImage *hnsw_rs_image_new(const HnswRsIndex *index, size_t page_size, size_t *pages, HnswStatus *status);
+size_t hnsw_rs_image_render(HnswRsImage *image, const HnswRsIndex *index, size_t page, uint8_t *out, size_t cap,
+                            uint64_t *checksum, HnswStatus *status);
+void hnsw_rs_image_free(HnswRsImage *image);
+HnswRsReader *hnsw_rs_reader_new(const uint8_t *first, size_t len, size_t *pages, HnswStatus *status);
+int32_t hnsw_rs_reader_add(HnswRsReader *reader, size_t page, const uint8_t *bytes, size_t len, uint64_t *checksum,
+                           HnswStatus *status);
+HnswRsIndex *hnsw_rs_reader_finish(HnswRsReader *reader, HnswStatus *status);
+void hnsw_rs_reader_free(HnswRsReader *reader);
 }

@@ -1,0 +1,152 @@
+//! The paged image: round trips, incremental rewrites and damaged pages, checked against the
+//! whole-index serialization (an independent encoder) and against the original index.
+
+use hnsw::dataset::{clustered, gaussian};
+use hnsw::paged::{ImageReader, ImageWriter};
+use hnsw::{Hnsw, MetricKind, Params};
+
+const PAGE: usize = 4096;
+
+fn build(metric: MetricKind, data: &[f32], dim: usize) -> Hnsw {
+    let index = Hnsw::new(Params::builder(metric, dim).build().unwrap()).unwrap();
+    index.insert_batch(data, 0, 2).unwrap();
+    index
+}
+
+/// Every page of the index's image, with its checksum.
+fn render_all(index: &Hnsw, page_size: usize) -> Vec<(Vec<u8>, u64)> {
+    let mut writer = ImageWriter::new(index, page_size).unwrap();
+    (0..writer.pages())
+        .map(|p| {
+            let mut page = vec![0xAAu8; page_size];
+            let (len, checksum) = writer.render(index, p, &mut page).unwrap();
+            page.truncate(len);
+            (page, checksum)
+        })
+        .collect()
+}
+
+fn load(pages: &[(Vec<u8>, u64)]) -> hnsw::Result<Hnsw> {
+    let mut reader = ImageReader::new(&pages[0].0)?;
+    if reader.pages() != pages.len() {
+        return Err(hnsw::Error::Corrupt("page count".into()));
+    }
+    for (i, (bytes, _)) in pages.iter().enumerate() {
+        reader.add_page(i, bytes)?;
+    }
+    reader.finish()
+}
+
+#[test]
+fn paged_image_round_trips_exactly() {
+    let dim = 48;
+    let data = clustered(3_000, dim, 8, 3);
+    let mut index = build(MetricKind::Cosine, &data, dim);
+    for i in (0..3_000).step_by(7) {
+        index.delete(i);
+    }
+    index.compact();
+    for i in (1..3_000).step_by(11) {
+        index.delete(i);
+    }
+    // Reuse some freed slots so free, deleted and live slots are interleaved.
+    index.insert_batch(&data[..40 * dim], 10_000, 1).unwrap();
+    let pages = render_all(&index, PAGE);
+    assert!(
+        pages.len() > 10,
+        "a multi-page image ({} pages)",
+        pages.len()
+    );
+    let copy = load(&pages).unwrap();
+    assert_eq!(copy.to_bytes(), index.to_bytes());
+    assert_eq!(copy.len(), index.len());
+    assert_eq!(copy.deleted_count(), index.deleted_count());
+    for q in data.chunks_exact(dim).step_by(97) {
+        assert_eq!(
+            copy.search(q, 10, 32).unwrap(),
+            index.search(q, 10, 32).unwrap()
+        );
+    }
+    // The loaded index renders to the same pages.
+    let again = render_all(&copy, PAGE);
+    assert_eq!(again, pages);
+}
+
+#[test]
+fn empty_and_large_page_images_round_trip() {
+    let empty = Hnsw::new(Params::builder(MetricKind::L2sq, 384).build().unwrap()).unwrap();
+    let pages = render_all(&empty, PAGE);
+    assert_eq!(pages.len(), 1);
+    assert!(load(&pages).unwrap().is_empty());
+
+    // 384-d vectors with the page size DuckDB uses (262136 bytes).
+    let data = gaussian(500, 384, 4);
+    let index = build(MetricKind::Ip, &data, 384);
+    let pages = render_all(&index, 262_136);
+    assert_eq!(load(&pages).unwrap().to_bytes(), index.to_bytes());
+}
+
+#[test]
+fn small_changes_rewrite_few_pages() {
+    let dim = 256;
+    let data = clustered(10_000, dim, 16, 5);
+    let index = build(MetricKind::L2sq, &data[..9_900 * dim], dim);
+    let before = render_all(&index, 65_536);
+    index.insert_batch(&data[9_900 * dim..], 9_900, 1).unwrap();
+    for label in [5u64, 500, 5_000] {
+        index.delete(label);
+    }
+    let after = render_all(&index, 65_536);
+    let changed = after
+        .iter()
+        .enumerate()
+        .filter(|(i, page)| before.get(*i).is_none_or(|old| old.1 != page.1))
+        .count();
+    // 100 inserts touch up to ~3200 neighbour lists spread over all node pages, but the vector
+    // pages (7/8 of the image at 256 dimensions) only change where the new rows went.
+    assert!(
+        changed * 4 < after.len(),
+        "{changed} of {} pages changed after 100 inserts",
+        after.len()
+    );
+    assert_eq!(load(&after).unwrap().to_bytes(), index.to_bytes());
+}
+
+#[test]
+fn damaged_pages_are_rejected_without_panic() {
+    let dim = 16;
+    let data = gaussian(600, dim, 6);
+    let index = build(MetricKind::L2sq, &data, dim);
+    index.delete(17);
+    let pages = render_all(&index, PAGE);
+    let total: usize = pages.iter().map(|p| p.0.len()).sum();
+    let mut tried = 0;
+    for (p, (bytes, _)) in pages.iter().enumerate() {
+        for pos in (0..bytes.len()).step_by(37).chain([0, bytes.len() - 1]) {
+            let mut bad = pages.clone();
+            bad[p].0[pos] ^= 0x10;
+            let outcome = std::panic::catch_unwind(|| load(&bad).map(|_| ()));
+            match outcome {
+                Ok(Err(_)) => {}
+                Ok(Ok(())) => panic!("flip in page {p} byte {pos} was accepted"),
+                Err(_) => panic!("flip in page {p} byte {pos} panicked"),
+            }
+            tried += 1;
+        }
+    }
+    assert!(tried > total / 40);
+    // Missing, repeated and truncated pages.
+    assert!(load(&pages[..pages.len() - 1]).is_err());
+    let mut reader = ImageReader::new(&pages[0].0).unwrap();
+    reader.add_page(0, &pages[0].0).unwrap();
+    assert!(reader.add_page(0, &pages[0].0).is_err());
+    assert!(reader.add_page(1, &pages[1].0[..10]).is_err());
+    let mut reader = ImageReader::new(&pages[0].0).unwrap();
+    assert!(
+        reader.add_page(2, &pages[2].0).is_err(),
+        "data page before the meta pages"
+    );
+    // Foreign bytes (the whole-index format, or zeros) are not an image.
+    assert!(ImageReader::new(&index.to_bytes()).is_err());
+    assert!(ImageReader::new(&[0u8; PAGE]).is_err());
+}
