@@ -116,8 +116,13 @@ impl Hnsw {
 
     /// Like [`Hnsw::search`] but returns all `ef` candidates found (at least `k` when the index
     /// holds that many), closest first: callers that re-rank exactly want the extra ones.
+    /// When `ef` covers every searchable node, the answer is the exact one: a graph search could
+    /// still miss a node that pruning left without incoming links.
     pub fn search_candidates(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
         let ef = ef.max(k);
+        if ef >= self.len() {
+            return self.search_exact(query, ef);
+        }
         self.search(query, ef, ef)
     }
 
