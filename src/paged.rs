@@ -580,10 +580,10 @@ impl ImageReader {
                 continue;
             }
             let rec = node(id as usize);
-            let list: Vec<u32> = (0..(word(rec, 4) as usize).min(p.m0 + 1))
+            let list: Vec<u32> = (0..(word(rec, 4) as usize).min(p.m0))
                 .map(|i| word(rec, 16 + 4 * i))
                 .collect();
-            install_list(&index, id, 0, word(rec, 4) as usize, &list, p.m0)?;
+            crate::storage::install_list(&index, id, 0, word(rec, 4) as usize, &list, p.m0)?;
             for level in 1..=index.store.level(id) {
                 let bytes = 4 * (1 + p.m);
                 let chunk = self
@@ -595,7 +595,7 @@ impl ImageReader {
                 let list: Vec<u32> = (0..count.min(p.m))
                     .map(|i| word(chunk, 4 + 4 * i))
                     .collect();
-                install_list(&index, id, level, count, &list, p.m)?;
+                crate::storage::install_list(&index, id, level, count, &list, p.m)?;
             }
         }
         if upper_at != g.upper_len {
@@ -609,38 +609,4 @@ impl ImageReader {
         index.note_deleted(deleted as isize);
         Ok(index)
     }
-}
-
-/// Checks a stored neighbour list and writes it into slot `id`'s list on `level`.
-fn install_list(
-    index: &Hnsw,
-    id: u32,
-    level: usize,
-    count: usize,
-    list: &[u32],
-    cap: usize,
-) -> Result<()> {
-    if count > cap {
-        return Err(Error::Corrupt(format!(
-            "slot {id} layer {level} has {count} neighbours, more than {cap}"
-        )));
-    }
-    let slots = index.store.slots();
-    for &n in list {
-        if n as usize >= slots
-            || n == id
-            || index.store.flags(n).load(Ordering::Acquire) & FREE != 0
-            || index.store.level(n) < level
-        {
-            return Err(Error::Corrupt(format!(
-                "slot {id} layer {level} links to slot {n}, which is not a node on that layer"
-            )));
-        }
-    }
-    let words = index.store.links(id, level);
-    for (w, &n) in words[1..].iter().zip(list) {
-        w.store(n, Ordering::Relaxed);
-    }
-    words[0].store(list.len() as u32, Ordering::Release);
-    Ok(())
 }

@@ -279,19 +279,14 @@ impl Hnsw {
         }
 
         for (id, level, list) in links {
-            for &n in &list {
-                let flags = index.store.flags(n).load(Ordering::Acquire);
-                if flags & FREE != 0 || index.store.level(n) < level {
-                    return Err(Error::Corrupt(format!(
-                        "slot {id} layer {level} links to slot {n}, which is not on that layer"
-                    )));
-                }
-            }
-            let words = index.store.links(id, level);
-            for (w, &n) in words[1..].iter().zip(&list) {
-                w.store(n, Ordering::Relaxed);
-            }
-            words[0].store(list.len() as u32, Ordering::Release);
+            install_list(
+                &index,
+                id,
+                level,
+                list.len(),
+                &list,
+                params.max_links(level),
+            )?;
         }
 
         install_entry(&index, entry, top, slots - free_slots.len())?;
@@ -321,6 +316,40 @@ pub(crate) fn install_entry(index: &Hnsw, entry: u32, top: usize, nodes: usize) 
         )));
     }
     index.set_entry(Some((entry, top)));
+    Ok(())
+}
+
+/// Checks a stored neighbour list and writes it into slot `id`'s list on `level`.
+pub(crate) fn install_list(
+    index: &Hnsw,
+    id: u32,
+    level: usize,
+    count: usize,
+    list: &[u32],
+    cap: usize,
+) -> Result<()> {
+    if count > cap {
+        return Err(Error::Corrupt(format!(
+            "slot {id} layer {level} has {count} neighbours, more than {cap}"
+        )));
+    }
+    let slots = index.store.slots();
+    for &n in list {
+        if n as usize >= slots
+            || n == id
+            || index.store.flags(n).load(Ordering::Acquire) & FREE != 0
+            || index.store.level(n) < level
+        {
+            return Err(Error::Corrupt(format!(
+                "slot {id} layer {level} links to slot {n}, which is not a node on that layer"
+            )));
+        }
+    }
+    let words = index.store.links(id, level);
+    for (w, &n) in words[1..].iter().zip(list) {
+        w.store(n, Ordering::Relaxed);
+    }
+    words[0].store(list.len() as u32, Ordering::Release);
     Ok(())
 }
 

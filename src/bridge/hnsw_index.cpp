@@ -142,8 +142,7 @@ case_insensitive_map_t<Value> HNSWIndex::StorageOptions(const case_insensitive_m
 	return result;
 }
 
-IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
-	IndexLock guard(*this);
+HNSWPageStore &HNSWIndex::SyncStore() {
 	auto &pages = Store();
 	if (graph) {
 		pages.Sync(*graph);
@@ -151,18 +150,17 @@ IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_ins
 		// Unusable: keep only the reason (and free whatever was stored before).
 		pages.SyncEmpty();
 	}
-	return pages.ToDisk(context, name, StorageOptions(given));
+	return pages;
+}
+
+IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
+	IndexLock guard(*this);
+	return SyncStore().ToDisk(context, name, StorageOptions(given));
 }
 
 IndexStorageInfo HNSWIndex::SerializeToWAL(const case_insensitive_map_t<Value> &given) {
 	// The caller holds exclusive access (the commit of CREATE INDEX).
-	auto &pages = Store();
-	if (graph) {
-		pages.Sync(*graph);
-	} else if (!pending_load) {
-		pages.SyncEmpty();
-	}
-	return pages.ToWAL(name, StorageOptions(given));
+	return SyncStore().ToWAL(name, StorageOptions(given));
 }
 
 const RustIndex &HNSWIndex::Graph() const {

@@ -116,6 +116,8 @@ private:
 	void EnsureLoaded() const;
 	//! The page store, created on first use (in-memory databases never need one).
 	HNSWPageStore &Store();
+	//! Brings the stored pages up to date with the graph (or empties them if unusable).
+	HNSWPageStore &SyncStore();
 	//! Options persisted with the storage: the format marker and, if any, why it is unusable.
 	case_insensitive_map_t<Value> StorageOptions(const case_insensitive_map_t<Value> &options) const;
 

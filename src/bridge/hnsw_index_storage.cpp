@@ -212,13 +212,18 @@ void HNSWPageStore::WriteDirectory() {
 	directory_dirty = false;
 }
 
-IndexStorageInfo HNSWPageStore::ToDisk(QueryContext context, const Identifier &name,
-                                       case_insensitive_map_t<Value> options) {
+IndexStorageInfo HNSWPageStore::Describe(const Identifier &name, case_insensitive_map_t<Value> options) {
 	IndexStorageInfo info(name);
 	info.root = directory[0].Get();
 	options[STORAGE_FORMAT_KEY] = Value(STORAGE_FORMAT);
 	info.options = std::move(options);
 	allocator->RemoveEmptyBuffers();
+	return info;
+}
+
+IndexStorageInfo HNSWPageStore::ToDisk(QueryContext context, const Identifier &name,
+                                       case_insensitive_map_t<Value> options) {
+	auto info = Describe(name, std::move(options));
 	PartialBlockManager partial_blocks(context, block_manager, PartialBlockType::FULL_CHECKPOINT);
 	allocator->SerializeBuffers(partial_blocks);
 	partial_blocks.FlushPartialBlocks();
@@ -227,11 +232,7 @@ IndexStorageInfo HNSWPageStore::ToDisk(QueryContext context, const Identifier &n
 }
 
 IndexStorageInfo HNSWPageStore::ToWAL(const Identifier &name, case_insensitive_map_t<Value> options) {
-	IndexStorageInfo info(name);
-	info.root = directory[0].Get();
-	options[STORAGE_FORMAT_KEY] = Value(STORAGE_FORMAT);
-	info.options = std::move(options);
-	allocator->RemoveEmptyBuffers();
+	auto info = Describe(name, std::move(options));
 	info.buffers.push_back(allocator->InitSerializationToWAL());
 	info.allocator_infos.push_back(allocator->GetInfo());
 	return info;

@@ -49,6 +49,8 @@ private:
 	//! The bytes of a stored page, read straight from its block (without keeping a copy).
 	void ReadPage(idx_t page, const std::function<void(const_data_ptr_t)> &use);
 	void WriteDirectory();
+	//! The storage info both ToDisk and ToWAL start from: root, options with the format marker.
+	IndexStorageInfo Describe(const Identifier &name, case_insensitive_map_t<Value> options);
 
 	BlockManager &block_manager;
 	unique_ptr<FixedSizeAllocator> allocator;
