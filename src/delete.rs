@@ -1,8 +1,9 @@
-//! Deleting: tombstones that searches skip, and compaction that repairs the graph around
-//! deleted nodes and returns their slots for reuse.
+//! Deleting: tombstones that searches skip, retirement (deleted for new readers, still a
+//! candidate for older snapshots), and compaction that repairs the graph around deleted nodes
+//! and returns their slots for reuse.
 
 use crate::graph::{Hnsw, DELETED, FREE};
-use crate::search::{Scored, SearchScratch};
+use crate::search::{Scored, SearchScratch, HIDDEN};
 use std::sync::atomic::Ordering;
 
 /// What a compaction did.
@@ -20,7 +21,25 @@ impl Hnsw {
     /// Marks `label` deleted: it is never returned again. Its slot stays in the graph (other
     /// nodes still route through it) until [`Hnsw::compact`]. Returns false if it was absent.
     pub fn delete(&self, label: u64) -> bool {
-        let Some(id) = self.unclaim_label(label) else {
+        self.tombstone(self.unclaim_label(label, false))
+    }
+
+    /// Hides `label` from [`Hnsw::search`] while [`Hnsw::search_candidates`] still returns it:
+    /// a database deletes a row for new transactions, but older snapshots may still see it and
+    /// filter candidates by their own visibility. [`Hnsw::purge`] deletes it for good. Returns
+    /// false if it was absent or already retired.
+    pub fn retire(&self, label: u64) -> bool {
+        self.retire_label(label)
+    }
+
+    /// Deletes `label` if it is retired (no snapshot can see it any more); false otherwise.
+    pub fn purge(&self, label: u64) -> bool {
+        self.tombstone(self.unclaim_label(label, true))
+    }
+
+    /// Marks an unclaimed slot deleted.
+    fn tombstone(&self, id: Option<u32>) -> bool {
+        let Some(id) = id else {
             return false;
         };
         self.store.flags(id).fetch_or(DELETED, Ordering::AcqRel);
@@ -201,7 +220,7 @@ impl Hnsw {
         for level in (1..=self.store.level(entry)).rev() {
             cur = self.greedy(s, &q, cur, level);
         }
-        self.search_layer(s, &q, cur, self.params.ef_construction, 0);
+        self.search_layer(s, &q, cur, self.params.ef_construction, 0, HIDDEN);
         let mut near: Vec<Scored> = s.results.drain().collect();
         near.sort_unstable();
         for host in near.into_iter().map(|c| c.id).filter(|&n| n != orphan) {

@@ -186,6 +186,7 @@ pub struct HnswParams {
 pub struct HnswStats {
     pub count: usize,
     pub deleted: usize,
+    pub retired: usize,
     pub slots: usize,
     pub layers: usize,
     pub memory_bytes: usize,
@@ -321,6 +322,24 @@ pub unsafe extern "C" fn hnsw_rs_index_delete(index: *const Hnsw, label: u64) ->
     guarded(0, || (*index).delete(label) as i32)
 }
 
+/// Retires a label (hidden from searches, still a candidate); returns 1 if it was searchable.
+///
+/// # Safety
+/// `index` valid.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_retire(index: *const Hnsw, label: u64) -> i32 {
+    guarded(0, || (*index).retire(label) as i32)
+}
+
+/// Deletes a retired label for good; returns 1 if it was retired.
+///
+/// # Safety
+/// `index` valid.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_purge(index: *const Hnsw, label: u64) -> i32 {
+    guarded(0, || (*index).purge(label) as i32)
+}
+
 /// Up to `k` nearest labels and distances, closest first; returns how many were written.
 ///
 /// # Safety
@@ -357,6 +376,7 @@ pub unsafe extern "C" fn hnsw_rs_index_stats(index: *const Hnsw, out: *mut HnswS
         *out = HnswStats {
             count: ix.len(),
             deleted: ix.deleted_count(),
+            retired: ix.retired_count(),
             slots: ix.slot_count(),
             layers: ix.layer_count(),
             memory_bytes: ix.memory_bytes(),
@@ -404,8 +424,8 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates(
         let ix = &*index;
         let query = slice(q, dim);
         let mut hits = ix.search_candidates(query, k, ef)?;
-        if hits.len() < k.min(ix.len()) {
-            hits = ix.search_exact(query, k)?;
+        if hits.len() < k.min(ix.len() + ix.retired_count()) {
+            hits = ix.search_exact_hiding(query, k, crate::graph::DELETED)?;
         }
         for (i, hit) in hits.iter().enumerate().take(cap) {
             *labels.add(i) = hit.label;

@@ -31,6 +31,9 @@ const CHUNKS: usize = 23; // CHUNK0 * (2^23 - 1) > u32::MAX
 const LOCKED: u32 = 1;
 pub(crate) const DELETED: u32 = 2;
 pub(crate) const FREE: u32 = 4;
+/// Deleted for new readers, but still a candidate for older snapshots until purged (see
+/// [`Hnsw::retire`]). Never set together with DELETED or FREE.
+pub(crate) const RETIRED: u32 = 8;
 const LEVEL_SHIFT: u32 = 8;
 const RECORD_ALIGN: usize = 64;
 /// Most cache lines of a vector to prefetch; the hardware prefetcher streams the rest.
@@ -153,9 +156,10 @@ impl NodeStore {
         ((self.flags(id).load(Ordering::Acquire) >> LEVEL_SHIFT) & 0xff) as usize
     }
 
+    /// True when any of the `mask` state bits is set.
     #[inline(always)]
-    pub(crate) fn is_deleted(&self, id: u32) -> bool {
-        self.flags(id).load(Ordering::Acquire) & DELETED != 0
+    pub(crate) fn has_state(&self, id: u32, mask: u32) -> bool {
+        self.flags(id).load(Ordering::Acquire) & mask != 0
     }
 
     /// Count word followed by the neighbour slots of layer `level`.
@@ -369,6 +373,7 @@ pub struct Hnsw {
     free: Mutex<Vec<u32>>,
     live: AtomicUsize,
     deleted: AtomicUsize,
+    retired: AtomicUsize,
 }
 
 pub(crate) const EMPTY_ENTRY: u64 = u64::MAX;
@@ -387,6 +392,7 @@ impl Hnsw {
             free: Mutex::new(Vec::new()),
             live: AtomicUsize::new(0),
             deleted: AtomicUsize::new(0),
+            retired: AtomicUsize::new(0),
         })
     }
 
@@ -405,7 +411,7 @@ impl Hnsw {
         self.params.metric
     }
 
-    /// Number of searchable (inserted and not deleted) vectors.
+    /// Number of searchable (inserted, not deleted and not retired) vectors.
     pub fn len(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }
@@ -418,6 +424,11 @@ impl Hnsw {
     /// Deleted nodes still occupying slots (reclaimed by [`Hnsw::compact`]).
     pub fn deleted_count(&self) -> usize {
         self.deleted.load(Ordering::Relaxed)
+    }
+
+    /// Retired nodes: deleted for new readers, still candidates for older snapshots.
+    pub fn retired_count(&self) -> usize {
+        self.retired.load(Ordering::Relaxed)
     }
 
     /// Slots in use or free for reuse.
@@ -435,7 +446,7 @@ impl Hnsw {
 
     /// Bytes of memory the index holds.
     pub fn memory_bytes(&self) -> usize {
-        let labels = self.len() * 24 + LABEL_SHARDS * 64;
+        let labels = (self.len() + self.retired_count()) * 24 + LABEL_SHARDS * 64;
         let free = self
             .free
             .lock()
@@ -445,15 +456,27 @@ impl Hnsw {
         std::mem::size_of::<Hnsw>() + self.store.memory_bytes() + labels + free
     }
 
-    /// True when `label` is searchable.
+    /// True when `label` is searchable (retired labels are not).
     pub fn contains(&self, label: u64) -> bool {
-        self.labels.shard(label).contains_key(&label)
+        self.slot_of(label)
+            .is_some_and(|id| !self.store.has_state(id, RETIRED))
     }
 
-    /// The stored (for cosine: normalized) vector of a label.
+    /// True when `label` is retired: hidden from searches, still a candidate for old snapshots.
+    pub fn is_retired(&self, label: u64) -> bool {
+        self.slot_of(label)
+            .is_some_and(|id| self.store.has_state(id, RETIRED))
+    }
+
+    /// The stored (for cosine: normalized) vector of a searchable or retired label.
     pub fn vector(&self, label: u64) -> Option<Vec<f32>> {
-        let id = *self.labels.shard(label).get(&label)?;
+        let id = self.slot_of(label)?;
         Some(self.store.vector(id).to_vec())
+    }
+
+    /// Slot of a claimed (searchable or retired) label.
+    pub(crate) fn slot_of(&self, label: u64) -> Option<u32> {
+        self.labels.shard(label).get(&label).copied()
     }
 
     /// Current entry point and top layer.
@@ -488,11 +511,37 @@ impl Hnsw {
         Ok(())
     }
 
-    /// Removes a label from the map, returning its slot.
-    pub(crate) fn unclaim_label(&self, label: u64) -> Option<u32> {
-        let id = self.labels.shard(label).remove(&label)?;
-        self.live.fetch_sub(1, Ordering::Relaxed);
+    /// Removes a label from the map (only if retired, when `only_retired`), returning its slot;
+    /// the live and retired counts follow.
+    pub(crate) fn unclaim_label(&self, label: u64, only_retired: bool) -> Option<u32> {
+        let mut shard = self.labels.shard(label);
+        let &id = shard.get(&label)?;
+        if only_retired && !self.store.has_state(id, RETIRED) {
+            return None;
+        }
+        shard.remove(&label);
+        let was = self.store.flags(id).fetch_and(!RETIRED, Ordering::AcqRel);
+        if was & RETIRED != 0 {
+            self.retired.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.live.fetch_sub(1, Ordering::Relaxed);
+        }
         Some(id)
+    }
+
+    /// Moves a searchable label to the retired state; false if it is absent or already retired.
+    pub(crate) fn retire_label(&self, label: u64) -> bool {
+        let shard = self.labels.shard(label);
+        let Some(&id) = shard.get(&label) else {
+            return false;
+        };
+        let was = self.store.flags(id).fetch_or(RETIRED, Ordering::AcqRel);
+        if was & RETIRED != 0 {
+            return false;
+        }
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        self.retired.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Takes a slot (reusing a reclaimed one first) and fills it.

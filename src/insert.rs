@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::graph::Hnsw;
-use crate::search::{with_thread_scratch, Scored, SearchScratch};
+use crate::search::{with_thread_scratch, Scored, SearchScratch, HIDDEN};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 impl Hnsw {
@@ -25,6 +25,9 @@ impl Hnsw {
         if self.contains(label) {
             return Err(crate::error::Error::DuplicateLabel(label));
         }
+        // A retired label inserted again (a database re-adding a row whose delete was undone):
+        // the new node replaces the old one.
+        self.purge(label);
         let level = self.level_for(label);
         let id = self.allocate(label, level, q)?;
         if let Err(e) = self.claim_label(label, id) {
@@ -60,7 +63,7 @@ impl Hnsw {
             cur = self.greedy(s, q, cur, l);
         }
         for l in (0..=level.min(top)).rev() {
-            self.search_layer(s, q, cur, self.params.ef_construction, l);
+            self.search_layer(s, q, cur, self.params.ef_construction, l, HIDDEN);
             s.sorted.clear();
             s.sorted.extend(s.results.drain());
             s.sorted.sort_unstable();

@@ -309,7 +309,8 @@ fn node_record(index: &Hnsw, id: u32, out: &mut Vec<u8>) {
         out.resize(16 + 4 * m0, 0);
         return;
     }
-    out.push(if flags & DELETED != 0 {
+    out.push(if flags & crate::search::HIDDEN != 0 {
+        // Retired nodes are stored deleted: no snapshot from before a restart survives it.
         STATE_DELETED
     } else {
         STATE_LIVE

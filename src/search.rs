@@ -1,10 +1,13 @@
 //! Searching: greedy descent through the upper layers, then a best-first search of layer 0.
 
 use crate::error::Result;
-use crate::graph::Hnsw;
+use crate::graph::{Hnsw, DELETED, FREE, RETIRED};
 use std::cell::RefCell;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
+
+/// State bits of nodes that plain searches never return.
+pub(crate) const HIDDEN: u32 = DELETED | RETIRED;
 use std::sync::atomic::Ordering;
 
 /// A search hit: the caller's label and the metric's distance (smaller is closer).
@@ -118,12 +121,17 @@ impl Hnsw {
     /// holds that many), closest first: callers that re-rank exactly want the extra ones.
     /// When `ef` covers every searchable node, the answer is the exact one: a graph search could
     /// still miss a node that pruning left without incoming links.
+    ///
+    /// Retired labels are candidates too (see [`Hnsw::retire`]): the caller decides, by its
+    /// own visibility rules, which candidates it may return.
     pub fn search_candidates(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
         let ef = ef.max(k);
-        if ef >= self.len() {
-            return self.search_exact(query, ef);
+        if ef >= self.len() + self.retired_count() {
+            return self.search_exact_hiding(query, ef, DELETED);
         }
-        self.search(query, ef, ef)
+        let mut out = Vec::with_capacity(ef);
+        with_thread_scratch(|s| self.search_hiding(s, query, ef, ef, DELETED, &mut out))?;
+        Ok(out)
     }
 
     /// [`Hnsw::search`] with caller-owned buffers; results replace the contents of `out`.
@@ -135,12 +143,25 @@ impl Hnsw {
         ef: usize,
         out: &mut Vec<Neighbor>,
     ) -> Result<()> {
+        self.search_hiding(s, query, k, ef, HIDDEN, out)
+    }
+
+    /// A search that never returns nodes with any of the `hide` state bits.
+    fn search_hiding(
+        &self,
+        s: &mut SearchScratch,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        hide: u32,
+        out: &mut Vec<Neighbor>,
+    ) -> Result<()> {
         out.clear();
         let mut q = std::mem::take(&mut s.query);
         let prepared = self.prepare_into(query, &mut q);
         let result = prepared.map(|()| {
             if k > 0 {
-                self.search_prepared(s, &q, ef.max(k));
+                self.search_prepared(s, &q, ef.max(k), hide);
                 out.extend(s.sorted.iter().take(k).map(|c| Neighbor {
                     label: self.store.label(c.id),
                     distance: c.dist,
@@ -154,12 +175,21 @@ impl Hnsw {
     /// The exact `k` nearest searchable labels by brute force over the stored vectors: the
     /// fallback when a graph search returns fewer results than the index holds.
     pub fn search_exact(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>> {
+        self.search_exact_hiding(query, k, HIDDEN)
+    }
+
+    /// [`Hnsw::search_exact`] over the nodes without any of the `hide` state bits.
+    pub(crate) fn search_exact_hiding(
+        &self,
+        query: &[f32],
+        k: usize,
+        hide: u32,
+    ) -> Result<Vec<Neighbor>> {
         let mut q = Vec::new();
         self.prepare_into(query, &mut q)?;
         let mut best: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
         for id in 0..self.store.slots() as u32 {
-            let flags = self.store.flags(id).load(Ordering::Acquire);
-            if flags & (crate::graph::DELETED | crate::graph::FREE) != 0 {
+            if self.store.has_state(id, hide | FREE) {
                 continue;
             }
             let scored = Scored {
@@ -183,8 +213,9 @@ impl Hnsw {
             .collect())
     }
 
-    /// Searches with a prepared query; leaves the best `ef` live nodes, sorted, in `s.sorted`.
-    pub(crate) fn search_prepared(&self, s: &mut SearchScratch, q: &[f32], ef: usize) {
+    /// Searches with a prepared query; leaves the best `ef` nodes without any `hide` state bit,
+    /// sorted, in `s.sorted`.
+    pub(crate) fn search_prepared(&self, s: &mut SearchScratch, q: &[f32], ef: usize, hide: u32) {
         s.sorted.clear();
         let Some((entry, top)) = self.entry() else {
             return;
@@ -196,7 +227,7 @@ impl Hnsw {
         for level in (1..=top).rev() {
             cur = self.greedy(s, q, cur, level);
         }
-        self.search_layer(s, q, cur, ef, 0);
+        self.search_layer(s, q, cur, ef, 0, hide);
         s.sorted.extend(s.results.drain());
         s.sorted.sort_unstable();
     }
@@ -236,8 +267,9 @@ impl Hnsw {
             .extend(words[1..=count].iter().map(|w| w.load(Ordering::Acquire)));
     }
 
-    /// Best-first search of one layer from `start`: leaves the `ef` closest non-deleted nodes
-    /// in `s.results` (a max-heap). Deleted nodes are walked through but never returned.
+    /// Best-first search of one layer from `start`: leaves the `ef` closest nodes without any
+    /// `hide` state bit in `s.results` (a max-heap). Hidden nodes are walked through but never
+    /// returned.
     pub(crate) fn search_layer(
         &self,
         s: &mut SearchScratch,
@@ -245,15 +277,16 @@ impl Hnsw {
         start: Scored,
         ef: usize,
         level: usize,
+        hide: u32,
     ) {
         s.visited.reset(self.store.slots());
         // Without tombstones, skip reading each neighbour's flags (an extra cache line).
-        let tombstones = self.deleted_count() > 0;
+        let tombstones = self.deleted_count() + self.retired_count() > 0;
         s.candidates.clear();
         s.results.clear();
         s.visited.insert(start.id);
         s.candidates.push(Reverse(start));
-        if !self.store.is_deleted(start.id) {
+        if !self.store.has_state(start.id, hide) {
             s.results.push(start);
         }
         let mut worst = if s.results.is_empty() {
@@ -290,7 +323,7 @@ impl Hnsw {
                 if s.results.len() < ef || d < worst {
                     let scored = Scored { dist: d, id: n };
                     s.candidates.push(Reverse(scored));
-                    if !tombstones || !self.store.is_deleted(n) {
+                    if !tombstones || !self.store.has_state(n, hide) {
                         s.results.push(scored);
                         if s.results.len() > ef {
                             s.results.pop();

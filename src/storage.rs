@@ -73,7 +73,8 @@ impl Hnsw {
                 body.push(STATE_FREE);
                 continue;
             }
-            body.push(if flags & DELETED != 0 {
+            body.push(if flags & crate::search::HIDDEN != 0 {
+                // Retired nodes are stored deleted: no snapshot from before a restart survives it.
                 STATE_DELETED
             } else {
                 STATE_LIVE

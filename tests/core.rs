@@ -364,3 +364,104 @@ fn exact_search_matches_the_oracle_and_skips_deleted() {
         assert_eq!(got, exact_knn(MetricKind::Ip, &data, 24, q, 15, &skip));
     }
 }
+
+#[test]
+fn retired_labels_stay_candidates_until_purged() {
+    let (data, queries) = split(6_000, 50, 48, 21);
+    let index = build(MetricKind::L2sq, &data, 48, 2);
+    let retired = |i: usize| i % 4 == 1;
+    for i in (0..6_000).filter(|&i| retired(i)) {
+        assert!(index.retire(i as u64));
+    }
+    assert!(!index.retire(1), "a second retire must report it");
+    assert_eq!(index.len(), 4_500);
+    assert_eq!(index.retired_count(), 1_500);
+    assert!(!index.contains(1) && index.is_retired(1));
+    // Searches skip retired labels; candidates (for callers with older snapshots) include them,
+    // ranked among the rest exactly as if nothing had been retired.
+    let before = mean_recall(&index, &data, &queries, 10, 64, &retired);
+    assert!(before >= 0.95, "recall with retired labels {before}");
+    let none = |_: usize| false;
+    for q in queries.chunks_exact(48) {
+        let found: Vec<u64> = index
+            .search_candidates(q, 10, 6_000)
+            .unwrap()
+            .iter()
+            .take(10)
+            .map(|n| n.label)
+            .collect();
+        assert_eq!(found, exact_knn(MetricKind::L2sq, &data, 48, q, 10, &none));
+        let graph: Vec<u64> = index
+            .search_candidates(q, 10, 128)
+            .unwrap()
+            .iter()
+            .map(|n| n.label)
+            .collect();
+        assert!(graph.iter().any(|&l| retired(l as usize)));
+    }
+    // Purging deletes only retired labels.
+    assert!(!index.purge(0), "a live label is not purged");
+    for i in (0..6_000).filter(|&i| retired(i)) {
+        assert!(index.purge(i as u64));
+    }
+    assert_eq!((index.len(), index.retired_count()), (4_500, 0));
+    assert_eq!(index.deleted_count(), 1_500);
+    for q in queries.chunks_exact(48) {
+        let found = index.search_candidates(q, 10, 6_000).unwrap();
+        assert!(found.iter().all(|n| !retired(n.label as usize)));
+    }
+}
+
+#[test]
+fn a_retired_label_inserted_again_is_replaced_and_stored_as_deleted() {
+    let data = gaussian(1_000, 16, 9);
+    let index = build(MetricKind::L2sq, &data, 16, 1);
+    assert!(index.retire(7));
+    assert!(index.retire(8));
+    // Re-inserting a retired label (a database undoing the delete) gives one searchable node.
+    index.insert(7, &data[7 * 16..8 * 16]).unwrap();
+    assert!(index.contains(7) && !index.is_retired(7));
+    assert_eq!(
+        index.search(&data[7 * 16..8 * 16], 1, 32).unwrap()[0].label,
+        7
+    );
+    assert_eq!((index.len(), index.retired_count()), (999, 1));
+    // Stored images hold retired nodes as deleted: no older snapshot outlives a restart.
+    let copy = Hnsw::from_bytes(&index.to_bytes()).unwrap();
+    assert_eq!((copy.len(), copy.retired_count()), (999, 0));
+    assert!(!copy.contains(8) && !copy.is_retired(8));
+    assert_eq!(copy.deleted_count(), index.deleted_count() + 1);
+}
+
+#[test]
+fn reconnect_after_incremental_inserts_and_deletes_makes_every_node_reachable() {
+    // One insert at a time with deletes in between, as a database's commits arrive: pruning
+    // can cut nodes off; reconnect (run by the database glue after growth and at checkpoints)
+    // must link them all again.
+    for (dim, m, seed) in [(32usize, 8usize, 1u64), (16, 4, 3), (64, 16, 4)] {
+        let params = Params::builder(MetricKind::L2sq, dim).m(m).build().unwrap();
+        let mut index = Hnsw::new(params).unwrap();
+        let data = gaussian(6_000, dim, seed);
+        let mut live: Vec<u64> = Vec::new();
+        for round in 0..30u64 {
+            for label in round * 200..(round + 1) * 200 {
+                let i = label as usize;
+                index.insert(label, &data[i * dim..(i + 1) * dim]).unwrap();
+                live.push(label);
+            }
+            for j in 0..60 {
+                let pick = (hnsw::hash::mix64(round * 1000 + j + seed) as usize) % live.len();
+                index.delete(live.swap_remove(pick));
+            }
+            if round % 10 == 9 {
+                index.reconnect();
+                let n = index.len();
+                let reached = index.search(&data[..dim], n, n).unwrap().len();
+                assert_eq!(
+                    reached, n,
+                    "dim {dim} m {m} round {round}: unreachable nodes"
+                );
+            }
+        }
+    }
+}

@@ -53,6 +53,14 @@ bool RustIndex::Delete(row_t row_id) const {
 	return hnsw_rs_index_delete(handle, NumericCast<uint64_t>(row_id)) != 0;
 }
 
+bool RustIndex::Retire(row_t row_id) const {
+	return hnsw_rs_index_retire(handle, NumericCast<uint64_t>(row_id)) != 0;
+}
+
+bool RustIndex::Purge(row_t row_id) const {
+	return hnsw_rs_index_purge(handle, NumericCast<uint64_t>(row_id)) != 0;
+}
+
 idx_t RustIndex::Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids,
                         vector<float> &distances) const {
 	vector<uint64_t> labels(k);
@@ -155,6 +163,8 @@ HNSWPageStore &HNSWIndex::SyncStore() {
 
 IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
 	IndexLock guard(*this);
+	PurgeRetired();
+	RepairReachability(true);
 	return SyncStore().ToDisk(context, name, StorageOptions(given));
 }
 
@@ -217,12 +227,55 @@ idx_t HNSWIndex::SchedulerThreads() const {
 	return MaxValue<idx_t>(1, TaskScheduler::GetScheduler(db.GetDatabase()).NumberOfThreads());
 }
 
+void HNSWIndex::PurgeRetired() {
+	if (!graph) {
+		retired.clear();
+		return;
+	}
+	// The deleting commit's id is not passed to the index; any later commit id bounds it from
+	// above, and commits are serialized, so a changed last commit means the delete committed.
+	auto last_commit = LastCommit(db);
+	for (auto &batch : retired) {
+		if (batch.deleted_by == 0 && last_commit != batch.last_commit_before) {
+			batch.deleted_by = last_commit;
+		}
+	}
+	while (!retired.empty()) {
+		auto &batch = retired.front();
+		if (batch.deleted_by == 0 || SnapshotPredates(db, batch.deleted_by)) {
+			break; // later batches were deleted later still
+		}
+		for (auto row_id : batch.rows) {
+			graph->Purge(row_id);
+		}
+		retired.pop_front();
+	}
+}
+
+void HNSWIndex::RepairReachability(bool any_growth) {
+	if (!graph || inserts_since_repair == 0) {
+		return;
+	}
+	// Pruning neighbour lists on insert can leave a node without in-links; one pass finds and
+	// relinks them. It reads every list, so it runs after 10% growth (or at a checkpoint).
+	if (any_growth || inserts_since_repair * 10 >= graph->Stats().count) {
+		graph->Reconnect();
+		inserts_since_repair = 0;
+	}
+}
+
 ErrorData HNSWIndex::Append(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
+	PurgeRetired();
 	// The chunk has the table's layout: evaluate the indexed expression first.
 	DataChunk keys;
 	keys.Initialize(Allocator::DefaultAllocator(), logical_types);
 	ExecuteExpressions(chunk, keys);
-	return InsertKeys(keys.data[0], row_ids, chunk.size(), SchedulerThreads());
+	auto error = InsertKeys(keys.data[0], row_ids, chunk.size(), SchedulerThreads());
+	if (!error.HasError()) {
+		inserts_since_repair += chunk.size();
+		RepairReachability(false);
+	}
+	return error;
 }
 
 ErrorData HNSWIndex::Insert(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
@@ -240,17 +293,29 @@ idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_ide
 		}
 		return entries.size();
 	}
+	PurgeRetired();
 	auto &rust = *graph;
 	UnifiedVectorFormat ids;
 	row_identifiers.ToUnifiedFormat(ids);
 	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 	auto count = entries.size();
+	// DuckDB removes rows at the deleting commit, while transactions that started earlier may
+	// still read them: the rows stay candidates (their visibility is checked when fetched) until
+	// no such transaction is left.
+	RetiredRows batch;
+	batch.last_commit_before = LastCommit(db);
 	for (idx_t i = 0; i < count; i++) {
 		// Rows with a NULL vector were never indexed: they count as deleted, as in ART.
-		rust.Delete(id_data[ids.sel->get_index(i)]);
+		auto row_id = id_data[ids.sel->get_index(i)];
+		if (rust.Retire(row_id)) {
+			batch.rows.push_back(row_id);
+		}
 		if (deleted_sel) {
 			deleted_sel->set_index(i, i);
 		}
+	}
+	if (!batch.rows.empty()) {
+		retired.push_back(std::move(batch));
 	}
 	return count;
 }
@@ -258,6 +323,7 @@ idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_ide
 void HNSWIndex::ResetStorage(IndexLock &index_lock) {
 	pending_load = false;
 	graph.reset();
+	retired.clear();
 	if (store) {
 		store->Reset();
 	}
@@ -273,8 +339,14 @@ void HNSWIndex::Vacuum(IndexLock &l) {
 }
 
 idx_t HNSWIndex::GetInMemorySize(IndexLock &state) const {
-	// Stored pages not loaded yet cost nothing until the first use.
-	return (graph ? graph->Stats().memory_bytes : 0) + (store ? store->InMemorySize() : 0);
+	// Stored pages not loaded yet cost nothing until the first use. While a load may be under
+	// way (another thread in EnsureLoaded), `graph` must not be read: it is published by the
+	// release store of pending_load.
+	auto stored = store ? store->InMemorySize() : 0;
+	if (pending_load.load(std::memory_order_acquire)) {
+		return stored;
+	}
+	return (graph ? graph->Stats().memory_bytes : 0) + stored;
 }
 
 void HNSWIndex::Verify(IndexLock &l) {
@@ -303,6 +375,7 @@ string HNSWIndex::GetConstraintViolationMessage(VerifyExistenceType verify_type,
 idx_t HNSWIndex::Compact() {
 	IndexLock guard(*this);
 	EnsureLoaded();
+	PurgeRetired();
 	return graph ? graph->Compact() : 0;
 }
 

@@ -27,10 +27,14 @@ public:
 	                 const string &context) const;
 	//! Removes a row id; false if it was not indexed.
 	bool Delete(row_t row_id) const;
+	//! Hides a row id from searches but keeps it a candidate (older snapshots may see the row).
+	bool Retire(row_t row_id) const;
+	//! Removes a retired row id for good; false if it is not retired.
+	bool Purge(row_t row_id) const;
 	//! Up to k nearest row ids and distances, closest first.
 	idx_t Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids, vector<float> &distances) const;
 	//! Candidates for exact re-ranking: all ef results of a graph search (exact search if the
-	//! graph returns fewer than min(k, rows)), closest first.
+	//! graph returns fewer than min(k, rows)), closest first; retired rows included.
 	idx_t Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const;
 	HnswStats Stats() const;
 	//! Frees deleted slots; the caller must hold exclusive access.
@@ -112,6 +116,11 @@ public:
 	idx_t SchedulerThreads() const;
 
 private:
+	//! Deletes retired rows that no active snapshot can see any more (writers only).
+	void PurgeRetired();
+	//! Relinks nodes no search can reach, after enough inserts (or any, if `any_growth`);
+	//! needs exclusive access (the entry's write lock, as appends and checkpoints hold).
+	void RepairReachability(bool any_growth);
 	//! Reads the stored pages if that has not happened yet (any thread; once).
 	void EnsureLoaded() const;
 	//! The page store, created on first use (in-memory databases never need one).
@@ -129,6 +138,19 @@ private:
 	//! Set while stored pages wait to be read by the first use.
 	mutable atomic<bool> pending_load{false};
 	mutable mutex load_lock;
+
+	//! Rows deleted by one commit: hidden from new snapshots, still candidates for older ones.
+	struct RetiredRows {
+		//! The database's last commit when the rows were retired (during the deleting commit).
+		transaction_t last_commit_before;
+		//! A commit id at or after the deleting commit, once one is known (0: not yet).
+		transaction_t deleted_by = 0;
+		vector<row_t> rows;
+	};
+	//! Oldest first; only writers (holding the index lock) touch it.
+	deque<RetiredRows> retired;
+	//! Rows appended since the last reachability repair.
+	idx_t inserts_since_repair = 0;
 };
 
 } // namespace hnsw

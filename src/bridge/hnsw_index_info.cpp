@@ -29,6 +29,7 @@ static const vector<pair<const char *, LogicalType>> &InfoColumns() {
 	    {"dimensions", LogicalType::BIGINT},
 	    {"count", LogicalType::BIGINT},
 	    {"deleted", LogicalType::BIGINT},
+	    {"retired", LogicalType::BIGINT},
 	    {"approx_memory_usage", LogicalType::BIGINT},
 	    {"levels", LogicalType::BIGINT},
 	    {"m", LogicalType::BIGINT},
@@ -62,7 +63,7 @@ static unique_ptr<GlobalTableFunctionState> InfoInit(ClientContext &context, Tab
 		    {Value(NameText(index.catalog.GetName())), Value(NameText(index.GetSchemaName())),
 		     Value(NameText(index.name)), Value(NameText(index.GetTableName())), Value(options.metric_name),
 		     Value::BIGINT(options.params.dim), Value::BIGINT(NumericCast<int64_t>(stats.count)),
-		     Value::BIGINT(NumericCast<int64_t>(stats.deleted)),
+		     Value::BIGINT(NumericCast<int64_t>(stats.deleted)), Value::BIGINT(NumericCast<int64_t>(stats.retired)),
 		     Value::BIGINT(NumericCast<int64_t>(stats.memory_bytes)), Value::BIGINT(NumericCast<int64_t>(stats.layers)),
 		     Value::BIGINT(options.params.m), Value::BIGINT(options.params.m0),
 		     Value::BIGINT(options.params.ef_construction), Value::BIGINT(options.params.ef_search)});

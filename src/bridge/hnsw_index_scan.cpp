@@ -85,9 +85,13 @@ public:
 		}
 		auto handle = entry->GetReadHandle<HNSWIndex>();
 		auto &index = *handle.operator->();
+		auto &graph = index.Graph();
 		auto ef = EffectiveEf(context, 0, index, bind.k);
+		// Rows deleted while older snapshots still run stay candidates; this snapshot may not see
+		// them, so widen the search by as many (up to twice the ef).
+		ef += MinValue<idx_t>(graph.Stats().retired, ef);
 		try {
-			index.Graph().Candidates(query, index.Dimensions(), bind.k, ef, row_ids);
+			graph.Candidates(query, index.Dimensions(), bind.k, ef, row_ids);
 		} catch (InvalidInputException &) {
 			// A query vector the index cannot search (NaN, or zero under cosine): the exact plan
 			// still answers (with NaN distances), so read the table.

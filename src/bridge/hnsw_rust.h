@@ -32,6 +32,7 @@ struct HnswParams {
 struct HnswStats {
 	size_t count;
 	size_t deleted;
+	size_t retired;
 	size_t slots;
 	size_t layers;
 	size_t memory_bytes;
@@ -45,6 +46,8 @@ int32_t hnsw_rs_index_check_vector(const HnswRsIndex *index, const float *v, siz
 int32_t hnsw_rs_index_insert_batch(const HnswRsIndex *index, const uint64_t *labels, const float *vectors, size_t n,
                                    size_t dim, size_t threads, HnswStatus *status);
 int32_t hnsw_rs_index_delete(const HnswRsIndex *index, uint64_t label);
+int32_t hnsw_rs_index_retire(const HnswRsIndex *index, uint64_t label);
+int32_t hnsw_rs_index_purge(const HnswRsIndex *index, uint64_t label);
 size_t hnsw_rs_index_search(const HnswRsIndex *index, const float *q, size_t dim, size_t k, size_t ef, uint64_t *labels,
                             float *distances, HnswStatus *status);
 size_t hnsw_rs_index_candidates(const HnswRsIndex *index, const float *q, size_t dim, size_t k, size_t ef, size_t cap,
