@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Bulk loading of embeddings into a FLOAT[n] column, and a benchmark of the ways to do it.
+
+Load a file into a table (created if missing, with the embedding column as FLOAT[n]):
+
+    .venv/bin/python scripts/bulk_load.py learning.duckdb items vectors.npy      # NumPy (n_rows, n)
+    .venv/bin/python scripts/bulk_load.py learning.duckdb items data.parquet     # list column
+    .venv/bin/python scripts/bulk_load.py learning.duckdb items data.csv         # '[0.1, ...]' text
+        [--column embedding] [--id-column id] [--extension PATH]
+
+A .npy file becomes (id BIGINT, embedding FLOAT[n]) rows, ids counting from the table's current
+size; Parquet and CSV keep their columns and only the embedding column is cast. Every row's
+length is checked first: a file with other dimensions than the table is refused with both
+numbers, before anything is inserted.
+
+Measure rows/s of every path (NumPy via Arrow, Parquet, CSV, .npy helper, row-by-row inserts with
+a list parameter; the last also on DuckDB 1.5.5 from .venv-vss if present):
+
+    .venv/bin/python scripts/bulk_load.py --bench [--rows N] [--dim N]
+"""
+import argparse
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VSS_PYTHON = ROOT / ".venv-vss" / "bin" / "python"
+NPY_CHUNK = 100_000
+
+
+class LoadError(Exception):
+    """A file that cannot be loaded into the table as asked."""
+
+
+def quote(name):
+    """A SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_dimensions(con, table, column):
+    """n of the table's FLOAT[n] column, or None if the table does not exist."""
+    rows = con.execute("SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
+                       [table, column]).fetchall()
+    if not rows:
+        exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0]
+        if exists:
+            raise LoadError(f"table {table} has no column {column}")
+        return None
+    data_type = rows[0][0]
+    if not (data_type.startswith("FLOAT[") and data_type.endswith("]")):
+        raise LoadError(f"column {table}.{column} is {data_type}, expected FLOAT[n]")
+    return int(data_type[len("FLOAT["):-1])
+
+
+def check_lengths(con, source, column, expected):
+    """Refuses a source whose embeddings are not all `expected` long (or NULL); returns the length."""
+    low, high, rows = con.execute(f"SELECT min(len({quote(column)})), max(len({quote(column)})), count(*) "
+                                  f"FROM {source}").fetchall()[0]
+    if rows == 0:
+        raise LoadError("the file holds no rows")
+    if low is None:
+        raise LoadError(f"column {column} is NULL in every row")
+    want = expected or low
+    if low != want or high != want:
+        bad = low if low != want else high
+        raise LoadError(f"expected {want} dimensions in column {column}, not {bad}")
+    return want
+
+
+def load_sql_source(con, table, column, source):
+    """Loads a Parquet or CSV scan expression into the table; returns rows inserted."""
+    # Read the file once into a staging table (CSV text like '[0.1, 0.2]' becomes a float list),
+    # check every row's length there, then insert with the FLOAT[n] cast.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE bulk_stage AS SELECT * REPLACE "
+                f"(CAST({quote(column)} AS FLOAT[]) AS {quote(column)}) FROM {source}")
+    try:
+        expected = table_dimensions(con, table, column)
+        dim = check_lengths(con, "bulk_stage", column, expected)
+        cast = f"SELECT * REPLACE (CAST({quote(column)} AS FLOAT[{dim}]) AS {quote(column)}) FROM bulk_stage"
+        if expected is None:
+            con.execute(f"CREATE TABLE {quote(table)} AS {cast}")
+        else:
+            con.execute(f"INSERT INTO {quote(table)} BY NAME {cast}")
+        return con.execute("SELECT count(*) FROM bulk_stage").fetchall()[0][0]
+    finally:
+        con.execute("DROP TABLE IF EXISTS bulk_stage")
+
+
+def load_npy(con, table, column, id_column, path):
+    """Loads a 2-D float .npy file as (id, embedding) rows through Arrow, in chunks; returns rows."""
+    import numpy as np
+    import pyarrow as pa
+
+    vectors = np.load(path, mmap_mode="r")
+    if vectors.ndim != 2:
+        raise LoadError(f"expected a 2-D array (rows, dimensions) in {path}, not shape {vectors.shape}")
+    dim = vectors.shape[1]
+    expected = table_dimensions(con, table, column)
+    if expected is not None and expected != dim:
+        raise LoadError(f"expected {expected} dimensions in {path}, not {dim}")
+    if expected is None:
+        con.execute(f"CREATE TABLE {quote(table)} ({quote(id_column)} BIGINT, {quote(column)} FLOAT[{dim}])")
+    first = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0]
+    for start in range(0, len(vectors), NPY_CHUNK):
+        chunk = np.ascontiguousarray(vectors[start:start + NPY_CHUNK], dtype=np.float32)
+        ids = np.arange(first + start, first + start + len(chunk))
+        arrow = pa.table({id_column: ids, column: pa.FixedSizeListArray.from_arrays(pa.array(chunk.ravel()), dim)})
+        con.register("npy_chunk", arrow)
+        con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM npy_chunk")
+        con.unregister("npy_chunk")
+    return len(vectors)
+
+
+def load_file(con, table, path, column="embedding", id_column="id"):
+    """Loads a .npy, .parquet or .csv file into the table; returns rows inserted."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise LoadError(f"{path} does not exist")
+    literal = "'" + str(path).replace("'", "''") + "'"
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return load_npy(con, table, column, id_column, path)
+    if suffix == ".parquet":
+        return load_sql_source(con, table, column, f"read_parquet({literal})")
+    if suffix == ".csv":
+        return load_sql_source(con, table, column, f"read_csv({literal})")
+    raise LoadError(f"expected a .npy, .parquet or .csv file, not {path.name}")
+
+
+def rate(rows, seconds):
+    """Rows per second, rounded."""
+    return round(rows / seconds) if seconds > 0 else float("inf")
+
+
+def timed(action):
+    """Seconds `action` takes."""
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def bench_row_inserts(rows, dim):
+    """Rows/s of one INSERT per row with the vector as a list parameter (this Python's DuckDB)."""
+    import duckdb
+    import numpy as np
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t (id BIGINT, embedding FLOAT[{dim}])")
+    vectors = np.random.default_rng(1).normal(size=(rows, dim)).astype(np.float32).tolist()
+    seconds = timed(lambda: [con.execute("INSERT INTO t VALUES (?, ?)", [i, v]) for i, v in enumerate(vectors)])
+    return {"duckdb": duckdb.__version__, "rows_per_s": rate(rows, seconds), "ms_per_row": seconds * 1000 / rows}
+
+
+def bench(rows, dim):
+    """Rows/s of every loading path, printed as a markdown table."""
+    import duckdb
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vectors = np.random.default_rng(7).normal(size=(rows, dim)).astype(np.float32)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = pathlib.Path(tmp)
+        arrow = pa.table({"id": np.arange(rows), "embedding": pa.FixedSizeListArray.from_arrays(
+            pa.array(vectors.ravel()), dim)})
+        np.save(tmp / "v.npy", vectors)
+        pq.write_table(arrow, tmp / "v.parquet")
+        con = duckdb.connect()
+        con.register("arrow_rows", arrow)
+        con.execute(f"COPY (SELECT id, embedding::FLOAT[{dim}]::VARCHAR AS embedding FROM arrow_rows) "
+                    f"TO '{tmp / 'v.csv'}' (HEADER)")
+
+        def fresh():
+            con.execute(f"CREATE OR REPLACE TABLE t (id BIGINT, embedding FLOAT[{dim}])")
+
+        paths = [
+            ("NumPy array -> Arrow table -> INSERT ... SELECT",
+             lambda: con.execute(f"INSERT INTO t SELECT id, embedding::FLOAT[{dim}] FROM arrow_rows")),
+            ("Parquet file (scripts/bulk_load.py, read_parquet)", lambda: load_file(con, "t", tmp / "v.parquet")),
+            (".npy file (scripts/bulk_load.py)", lambda: load_file(con, "t", tmp / "v.npy")),
+            ("CSV file, '[...]' text (scripts/bulk_load.py, read_csv)", lambda: load_file(con, "t", tmp / "v.csv")),
+        ]
+        for name, action in paths:
+            fresh()
+            seconds = timed(action)
+            assert con.execute("SELECT count(*) FROM t").fetchall()[0][0] == rows
+            results.append((name, duckdb.__version__, rate(rows, seconds), f"{seconds:.2f} s for {rows} rows"))
+    sample = min(rows, 2000)
+    row_paths = [("one INSERT per row, list parameter", sys.executable)]
+    if VSS_PYTHON.exists():
+        row_paths.append(("one INSERT per row, list parameter", VSS_PYTHON))
+    for name, python in row_paths:
+        n = sample if python == sys.executable else min(sample, 200)
+        out = subprocess.run([str(python), __file__, "--bench-row-inserts", str(n), "--dim", str(dim)],
+                             capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        results.append((name, r["duckdb"], r["rows_per_s"], f"{r['ms_per_row']:.2f} ms per row ({n} rows)"))
+    lines = [f"| path ({dim}-d float32) | DuckDB | rows/s | detail |", "|---|---|---|---|"]
+    lines += [f"| {name} | {version} | {per_s:,} | {detail} |" for name, version, per_s, detail in results]
+    print("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("database", nargs="?")
+    ap.add_argument("table", nargs="?")
+    ap.add_argument("file", nargs="?")
+    ap.add_argument("--column", default="embedding")
+    ap.add_argument("--id-column", default="id")
+    ap.add_argument("--extension", default=str(ROOT / "build" / "release" / "hnsw.duckdb_extension"))
+    ap.add_argument("--bench", action="store_true")
+    ap.add_argument("--bench-row-inserts", type=int)
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--dim", type=int, default=384)
+    args = ap.parse_args()
+    if args.bench_row_inserts:
+        print(json.dumps(bench_row_inserts(args.bench_row_inserts, args.dim)))
+        return
+    if args.bench:
+        bench(args.rows, args.dim)
+        return
+    if not (args.database and args.table and args.file):
+        ap.error("expected DATABASE TABLE FILE (or --bench)")
+    import duckdb
+
+    # LOAD before the first write: a table with an HNSW index can only be written with it loaded.
+    con = duckdb.connect(args.database, config={"allow_unsigned_extensions": "true"})
+    con.execute(f"LOAD '{args.extension}'")
+    try:
+        start = time.perf_counter()
+        rows = load_file(con, args.table, args.file, args.column, args.id_column)
+    except LoadError as error:
+        sys.exit(f"bulk_load: {error}")
+    seconds = time.perf_counter() - start
+    print(f"loaded {rows} rows into {args.table} in {seconds:.2f}s ({rate(rows, seconds):,} rows/s)")
+
+
+if __name__ == "__main__":
+    main()
