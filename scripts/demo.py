@@ -65,14 +65,20 @@ def build(con, rows):
     create_table(con, rows)
     print(f"created executions: {rows} rows x FLOAT[384] by one INSERT ... SELECT in "
           f"{time.perf_counter() - start:.1f}s")
-    con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = true")
-    con.execute("SET progress_bar_time = 0")
+    progress = True
+    try:
+        con.execute("SET enable_progress_bar = true")
+        con.execute("SET enable_progress_bar_print = true")
+        con.execute("SET progress_bar_time = 0")
+    except duckdb.Error as error:  # in Jupyter without ipywidgets DuckDB cannot draw it
+        print(f"(no progress bar: {error})")
+        progress = False
     print("CREATE INDEX executions_hnsw ON executions USING HNSW (embedding) WITH (metric = 'cosine')", flush=True)
     start = time.perf_counter()
     con.execute("CREATE INDEX executions_hnsw ON executions USING HNSW (embedding) WITH (metric = 'cosine')")
     built = time.perf_counter() - start
-    con.execute("RESET enable_progress_bar")
+    if progress:
+        con.execute("RESET enable_progress_bar")
     start = time.perf_counter()
     con.execute("CHECKPOINT")
     print(f"\nindex built in {built:.1f}s, written into the file in {time.perf_counter() - start:.1f}s")
