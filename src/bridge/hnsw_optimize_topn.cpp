@@ -466,12 +466,63 @@ static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, Binder &binder, u
 	return nullptr;
 }
 
+//! Before DuckDB's optimizers: LIMIT → ORDER BY <distance> → PROJECTION... → GET of a column with
+//! a matching HNSW index. Late materialization would turn that scan into a SEMI join that the
+//! rewrite then has to undo; planning the join costs more than the whole index search, so the
+//! scan is told not to take part (only this query's copy of the scan function).
+static void KeepScanForIndex(ClientContext &context, LogicalOperator &op) {
+	for (auto &child : op.children) {
+		KeepScanForIndex(context, *child);
+	}
+	if (op.type != LogicalOperatorType::LOGICAL_LIMIT ||
+	    op.children[0]->type != LogicalOperatorType::LOGICAL_ORDER_BY) {
+		return; // not an ORDER BY ... LIMIT
+	}
+	auto &order = op.children[0]->Cast<LogicalOrder>();
+	if (order.orders.size() != 1) {
+		return; // several sort keys: never rewritten
+	}
+	reference<LogicalOperator> scan = *order.children[0];
+	while (scan.get().type == LogicalOperatorType::LOGICAL_PROJECTION) {
+		scan = *scan.get().children[0];
+	}
+	auto table = PlainTableScan(scan.get());
+	if (!table) {
+		return; // a filter or something else between the sort and the scan
+	}
+	auto &get = scan.get().Cast<LogicalGet>();
+	DistanceOrder distance;
+	auto &key = Resolve(*order.orders[0].expression, *order.children[0]);
+	if (!MatchDistance(key, order.orders[0].type, get.table_index, distance)) {
+		return; // not a distance over this scan, or the wrong direction
+	}
+	auto column_index = distance.column->Binding().column_index;
+	if (column_index >= get.GetColumnIds().size() || distance.column->GetReturnType().id() != LogicalTypeId::ARRAY) {
+		return;
+	}
+	auto storage = table->GetStorageIndex(get.GetColumnIds()[column_index]);
+	auto dims = ArrayType::GetSize(distance.column->GetReturnType());
+	try {
+		if (FindMatchingIndex(context, *table, storage, distance.metric, dims).empty()) {
+			return; // no HNSW index for this column and metric
+		}
+	} catch (std::exception &) {
+		return; // an unusable index: the rewrite reports it
+	}
+	get.function.late_materialization = false;
+}
+
+static void PreOptimizeTopN(OptimizerExtensionInput &input, unique_ptr<LogicalOperator> &plan) {
+	KeepScanForIndex(input.context, *plan);
+}
+
 static void OptimizeTopN(OptimizerExtensionInput &input, unique_ptr<LogicalOperator> &plan) {
 	Rewrite(input.context, input.optimizer.binder, plan);
 }
 
 void RegisterTopNOptimizer(ExtensionLoader &loader) {
 	OptimizerExtension extension;
+	extension.pre_optimize_function = PreOptimizeTopN;
 	extension.optimize_function = OptimizeTopN;
 	OptimizerExtension::Register(DBConfig::GetConfig(loader.GetDatabaseInstance()), extension);
 }
