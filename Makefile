@@ -30,7 +30,7 @@ FOOTER := $(PYTHON) scripts/append_footer.py --extension-version $(EXT_VERSION) 
 RELEASE_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
 
-.PHONY: all release dev duckdb-static venv test test-core bench-core bench-sql bench-persistence demo demo-embeddings fmt lint clean
+.PHONY: all release dev duckdb-static venv test test-core bench-core bench-sql bench bench-persistence demo demo-embeddings fmt lint clean
 
 all: release
 release: $(RELEASE_EXT)
@@ -91,6 +91,9 @@ $(VSS_VENV)/.ready:
 
 bench-sql: release venv $(VSS_VENV)/.ready
 	$(VPY) scripts/bench_sql.py
+
+bench: release venv $(VSS_VENV)/.ready
+	$(VPY) scripts/bench.py
 
 bench-persistence: release venv $(VSS_VENV)/.ready
 	$(VPY) scripts/bench_persistence.py
