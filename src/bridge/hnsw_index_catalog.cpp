@@ -61,13 +61,35 @@ vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context) {
 }
 
 HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name) {
+	// "index", "schema.index" or "catalog.schema.index"; a bare name must be unique.
+	auto parts = StringUtil::Split(name, '.');
+	if (parts.empty() || parts.size() > 3) {
+		throw InvalidInputException("HNSW index name \"%s\": expected index, schema.index or catalog.schema.index",
+		                            name);
+	}
+	vector<HNSWIndexRef> matches;
+	string places;
 	for (auto &ref : AllHNSWIndexes(context)) {
-		if (StringUtil::CIEquals(NameText(ref.catalog_entry.name), name)) {
-			return ref;
+		auto &index = ref.catalog_entry;
+		auto idx = parts.size();
+		bool match = StringUtil::CIEquals(NameText(index.name), parts[idx - 1]) &&
+		             (idx < 2 || StringUtil::CIEquals(NameText(index.GetSchemaName()), parts[idx - 2])) &&
+		             (idx < 3 || StringUtil::CIEquals(NameText(index.catalog.GetName()), parts[0]));
+		if (match) {
+			places += (places.empty() ? "" : ", ") + NameText(index.catalog.GetName()) + "." +
+			          NameText(index.GetSchemaName()) + "." + NameText(index.name);
+			matches.push_back(std::move(ref));
 		}
 	}
-	throw CatalogException("HNSW index \"%s\" does not exist (see pragma_hnsw_index_info() for the HNSW indexes)",
-	                       name);
+	if (matches.size() > 1) {
+		throw InvalidInputException("HNSW index name \"%s\" is ambiguous: it matches %s; qualify it as schema.index",
+		                            name, places);
+	}
+	if (matches.empty()) {
+		throw CatalogException("HNSW index \"%s\" does not exist (see pragma_hnsw_index_info() for the HNSW indexes)",
+		                       name);
+	}
+	return std::move(matches[0]);
 }
 
 shared_ptr<IndexEntry> FindTableHNSWIndex(TableCatalogEntry &table, const string &name) {
