@@ -5,7 +5,8 @@
 //! ```text
 //! meta     header (112 bytes), then one u64 checksum per data page
 //! nodes    one record per slot: state u8 (0 live, 1 deleted, 2 free), level u8, 0u16,
-//!          layer-0 count u32, label u64, m0 × u32 links (unused ones zero)
+//!          layer-0 count u32, label u64, m0 × u32 links (unused ones zero); then zeros up to
+//!          the reserved page count (see `reserved_node_pages`)
 //! vectors  one record per slot: dim × f32 (zeros for free slots)
 //! upper    for each non-free slot with level > 0, in slot order, for each layer 1..=level:
 //!          count u32 and m × u32 links
@@ -32,7 +33,7 @@ use std::sync::atomic::Ordering;
 /// Identifies a paged index image.
 pub const PAGED_MAGIC: [u8; 8] = *b"DKHNSWP\x1a";
 /// Current version of the paged format.
-pub const PAGED_VERSION: u32 = 1;
+pub const PAGED_VERSION: u32 = 2;
 /// Bytes of the fixed header at the start of the first meta page.
 pub const PAGED_HEADER_LEN: usize = 112;
 /// Smallest page size the format accepts.
@@ -58,11 +59,20 @@ struct Geometry {
     upper_pages: usize,
 }
 
+/// Pages reserved for the node records, given the pages they fill: rounded up to a multiple of
+/// the power of two at or above 1/8 of them. The vector region starts after them, so it moves
+/// (and every page after it changes) only after about 1/8 growth, not each time the node records
+/// cross a page boundary.
+fn reserved_node_pages(filled: usize) -> usize {
+    let step = filled.div_ceil(8).next_power_of_two();
+    filled.div_ceil(step) * step
+}
+
 impl Geometry {
     fn new(page_size: usize, dim: usize, m0: usize, slots: usize, upper_len: usize) -> Geometry {
         let node_record = 16 + 4 * m0;
         let vector_record = 4 * dim;
-        let node_pages = (slots * node_record).div_ceil(page_size);
+        let node_pages = reserved_node_pages((slots * node_record).div_ceil(page_size));
         let vector_pages = (slots * vector_record).div_ceil(page_size);
         let upper_pages = upper_len.div_ceil(page_size);
         let data_pages = node_pages + vector_pages + upper_pages;
@@ -103,7 +113,7 @@ impl Geometry {
         }
         p -= self.meta_pages;
         if p < self.node_pages {
-            let (off, len) = span(p, self.slots * self.node_record);
+            let (off, len) = span(p, self.node_pages * s);
             return (Part::Nodes, off, len);
         }
         p -= self.node_pages;
@@ -193,7 +203,11 @@ impl ImageWriter {
                 body.copy_from_slice(&meta[offset..offset + len]);
             }
             Part::Nodes => render_records(body, offset, g.node_record, |id, rec| {
-                node_record(index, id, rec)
+                if (id as usize) < g.slots {
+                    node_record(index, id, rec)
+                } else {
+                    rec.resize(g.node_record, 0); // reserved room for slots to come
+                }
             }),
             Part::Vectors => render_records(body, offset, g.vector_record, |id, rec| {
                 vector_record(index, id, rec)

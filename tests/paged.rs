@@ -150,3 +150,28 @@ fn damaged_pages_are_rejected_without_panic() {
     assert!(ImageReader::new(&index.to_bytes()).is_err());
     assert!(ImageReader::new(&[0u8; PAGE]).is_err());
 }
+
+#[test]
+fn growing_past_a_node_page_keeps_the_vector_pages() {
+    // 128-d, M0 = 32: 144-byte node records, 28 per 4 KiB page; 2000 slots fill 71 node pages,
+    // which the image reserves as 72. 40 more slots cross into the reserved page: the vector
+    // region must not move, so its pages before the new rows' keep their checksums.
+    let dim = 128;
+    let data = clustered(2_040, dim, 8, 3);
+    let index = build(MetricKind::L2sq, &data[..2_000 * dim], dim);
+    let before = render_all(&index, PAGE);
+    index.insert_batch(&data[2_000 * dim..], 2_000, 1).unwrap();
+    let after = render_all(&index, PAGE);
+    let vector_pages = 2_000 * dim * 4 / PAGE; // full vector pages before the new rows
+    let unchanged = before
+        .iter()
+        .zip(&after)
+        .filter(|(a, b)| a.1 == b.1)
+        .count();
+    assert!(
+        unchanged >= vector_pages - 2,
+        "only {unchanged} of {} pages unchanged ({vector_pages} vector pages hold old rows only)",
+        after.len()
+    );
+    assert_eq!(load(&after).unwrap().to_bytes(), index.to_bytes());
+}

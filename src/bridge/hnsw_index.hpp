@@ -84,6 +84,10 @@ public:
 	const HNSWOptions &Options() const {
 		return options;
 	}
+	//! Pages of the image in the database file, and how many the last checkpoint rewrote.
+	pair<idx_t, idx_t> StoredPages() const {
+		return store ? make_pair(store->StoredPages(), store->PagesWrittenLastSync()) : make_pair(idx_t(0), idx_t(0));
+	}
 	idx_t Dimensions() const {
 		return NumericCast<idx_t>(options.params.dim);
 	}

@@ -36,6 +36,8 @@ static const vector<pair<const char *, LogicalType>> &InfoColumns() {
 	    {"m0", LogicalType::BIGINT},
 	    {"ef_construction", LogicalType::BIGINT},
 	    {"ef_search", LogicalType::BIGINT},
+	    {"stored_pages", LogicalType::BIGINT},
+	    {"pages_written", LogicalType::BIGINT},
 	};
 	return columns;
 }
@@ -66,7 +68,9 @@ static unique_ptr<GlobalTableFunctionState> InfoInit(ClientContext &context, Tab
 		     Value::BIGINT(NumericCast<int64_t>(stats.deleted)), Value::BIGINT(NumericCast<int64_t>(stats.retired)),
 		     Value::BIGINT(NumericCast<int64_t>(stats.memory_bytes)), Value::BIGINT(NumericCast<int64_t>(stats.layers)),
 		     Value::BIGINT(options.params.m), Value::BIGINT(options.params.m0),
-		     Value::BIGINT(options.params.ef_construction), Value::BIGINT(options.params.ef_search)});
+		     Value::BIGINT(options.params.ef_construction), Value::BIGINT(options.params.ef_search),
+		     Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().first)),
+		     Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().second))});
 	}
 	return std::move(state);
 }

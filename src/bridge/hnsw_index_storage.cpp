@@ -142,6 +142,7 @@ void HNSWPageStore::Sync(const RustIndex &graph) {
 		throw InternalException("HNSW index: cannot plan its storage image: %s", status.message);
 	}
 	vector<data_t> scratch(page_size);
+	pages_written_last_sync = 0;
 	for (idx_t page = 0; page < total; page++) {
 		uint64_t checksum = 0;
 		if (!hnsw_rs_image_render(guard.image, graph.Handle(), page, scratch.data(), page_size, &checksum, &status)) {
@@ -159,6 +160,7 @@ void HNSWPageStore::Sync(const RustIndex &graph) {
 		memcpy(handle.GetPtr<data_t>(), scratch.data(), page_size);
 		handle.MarkModified();
 		checksums[page] = checksum;
+		pages_written_last_sync++;
 	}
 	while (pages.size() > total) {
 		allocator->Free(pages.back());

@@ -15,7 +15,7 @@ class RustIndex;
 
 //! Marks storage written by this extension (vss writes the same index type name).
 constexpr const char *STORAGE_FORMAT_KEY = "hnsw_storage_format";
-constexpr const char *STORAGE_FORMAT = "duckdb-hnsw-paged-v1";
+constexpr const char *STORAGE_FORMAT = "duckdb-hnsw-paged-v2";
 //! Why a stored index cannot be used, persisted so that the reason survives a reopen.
 constexpr const char *STORAGE_UNUSABLE_KEY = "hnsw_unusable_reason";
 
@@ -42,6 +42,14 @@ public:
 	//! Frees every page (DROP INDEX).
 	void Reset();
 	idx_t InMemorySize() const;
+	//! Pages of the stored image.
+	idx_t StoredPages() const {
+		return pages.size();
+	}
+	//! Pages the last Sync rewrote (a checkpoint after a small change rewrites few).
+	idx_t PagesWrittenLastSync() const {
+		return pages_written_last_sync;
+	}
 
 private:
 	//! Checks that a stored pointer names a stored segment before anything dereferences it.
@@ -61,6 +69,7 @@ private:
 	//! Segments listing `pages` (the first one is the root).
 	vector<IndexPointer> directory;
 	bool directory_dirty = true;
+	idx_t pages_written_last_sync = 0;
 	//! Where each stored buffer lives on disk, for reads that bypass the allocator's copy.
 	unordered_map<idx_t, BlockPointer> stored_blocks;
 };
