@@ -11,7 +11,8 @@ ef_construction=128). Per engine and dataset, each step in its own subprocess (a
 the table): build (CREATE INDEX with 1 thread, dropped, then with 2 threads on a file database kept
 for the later steps; index memory; file size after CHECKPOINT; plan check), sweep (p50/p99 latency,
 QPS and recall@10 for hnsw_ef_search in 16..256), insert (rows/s of one INSERT ... SELECT from an
-Arrow table of 5000 new rows x --scale, 2 threads). Writes bench-results/bench.md and prints it.
+Arrow table of 5000 new rows x --scale, 2 threads). Then rows/s of every bulk-loading path
+(scripts/bulk_load.py --bench). Writes bench-results/bench.md and prints it.
 
     make bench    # or: .venv/bin/python scripts/bench.py [--datasets clustered-128,gaussian-128,clustered-384]
                   #     [--scale 1.0] [--queries 200] [--output PATH] [--extension PATH]
@@ -480,6 +481,19 @@ def report(sections, args, seconds):
     return "\n".join(lines) + "\n"
 
 
+def bulk_loading_section(scale):
+    """Rows/s of each way to load 384-d embeddings (scripts/bulk_load.py --bench), as markdown."""
+    rows = max(2_000, int(200_000 * scale))
+    print(f"bulk loading, {rows} rows ...", flush=True)
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "bulk_load.py"), "--bench", "--rows", str(rows),
+                          "--dim", "384"], capture_output=True, text=True)
+    if out.returncode != 0:
+        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"\n## Bulk loading\n\nfailed: {tail}\n"
+    return (f"\n## Bulk loading: {rows} rows x FLOAT[384] (`scripts/bulk_load.py --bench`)\n\n"
+            f"{out.stdout.strip()}\n")
+
+
 def main():
     """Parses arguments; runs one worker step, or the whole benchmark and writes the report."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -510,7 +524,7 @@ def main():
         print(f"{name} ...", flush=True)
         shape, truth, results = run_dataset(name, args.scale, args.queries, args.extension.resolve())
         sections.append((name, shape, len(truth), results, sweep_points(results, truth)))
-    text = report(sections, args, time.perf_counter() - start)
+    text = report(sections, args, time.perf_counter() - start) + bulk_loading_section(args.scale)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text)
     print(text)
