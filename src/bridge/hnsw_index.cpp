@@ -230,6 +230,7 @@ idx_t HNSWIndex::SchedulerThreads() const {
 void HNSWIndex::PurgeRetired() {
 	if (!graph) {
 		retired.clear();
+		retired_by_batch.clear();
 		return;
 	}
 	// The deleting commit's id is not passed to the index; any later commit id bounds it from
@@ -246,7 +247,11 @@ void HNSWIndex::PurgeRetired() {
 			break; // later batches were deleted later still
 		}
 		for (auto row_id : batch.rows) {
-			graph->Purge(row_id);
+			auto latest = retired_by_batch.find(row_id);
+			if (latest != retired_by_batch.end() && latest->second == batch.batch) {
+				graph->Purge(row_id);
+				retired_by_batch.erase(latest);
+			}
 		}
 		retired.pop_front();
 	}
@@ -304,11 +309,13 @@ idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_ide
 	// no such transaction is left.
 	RetiredRows batch;
 	batch.last_commit_before = LastCommit(db);
+	batch.batch = next_batch++;
 	for (idx_t i = 0; i < count; i++) {
 		// Rows with a NULL vector were never indexed: they count as deleted, as in ART.
 		auto row_id = id_data[ids.sel->get_index(i)];
 		if (rust.Retire(row_id)) {
 			batch.rows.push_back(row_id);
+			retired_by_batch[row_id] = batch.batch;
 		}
 		if (deleted_sel) {
 			deleted_sel->set_index(i, i);
@@ -324,6 +331,7 @@ void HNSWIndex::ResetStorage(IndexLock &index_lock) {
 	pending_load = false;
 	graph.reset();
 	retired.clear();
+	retired_by_batch.clear();
 	if (store) {
 		store->Reset();
 	}
@@ -391,10 +399,9 @@ unique_ptr<HNSWIndex> HNSWIndex::FromStorage(CreateIndexInput &input, const HNSW
 		return make_uniq<HNSWIndex>(input.name, input.constraint_type, input.column_ids, input.table_io_manager,
 		                            input.unbound_expressions, input.db, options, reason);
 	};
-	auto format = info.options.find(STORAGE_FORMAT_KEY);
-	if (!info.IsValid() || format == info.options.end()) {
-		// Written by vss (same type name, other format): its blocks are freed at the next checkpoint.
-		auto result = unusable("it was stored by another extension (vss?) in a format this extension cannot read");
+	// Data this build cannot read is never read: its blocks are freed at the next checkpoint.
+	auto unreadable = [&](const string &reason) {
+		auto result = unusable(reason);
 		try {
 			for (auto &alloc_info : info.allocator_infos) {
 				FixedSizeAllocator foreign(alloc_info.segment_size, input.table_io_manager.GetIndexBlockManager());
@@ -405,10 +412,15 @@ unique_ptr<HNSWIndex> HNSWIndex::FromStorage(CreateIndexInput &input, const HNSW
 			// Leaving foreign blocks allocated only wastes space.
 		}
 		return result;
+	};
+	auto format = info.options.find(STORAGE_FORMAT_KEY);
+	if (!info.IsValid() || format == info.options.end()) {
+		// Written by vss (same type name, other format).
+		return unreadable("it was stored by another extension (vss?) in a format this extension cannot read");
 	}
 	if (format->second.ToString() != STORAGE_FORMAT) {
-		return unusable("it was stored in format '" + format->second.ToString() + "', which this version (" +
-		                STORAGE_FORMAT + ") cannot read");
+		return unreadable("it was stored in format '" + format->second.ToString() + "', which this version (" +
+		                  STORAGE_FORMAT + ") cannot read");
 	}
 	auto reason = info.options.find(STORAGE_UNUSABLE_KEY);
 	if (reason != info.options.end()) {

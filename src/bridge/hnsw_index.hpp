@@ -149,10 +149,16 @@ private:
 		transaction_t last_commit_before;
 		//! A commit id at or after the deleting commit, once one is known (0: not yet).
 		transaction_t deleted_by = 0;
+		//! Number of this batch, to tell its rows from later retirements of the same row ids.
+		idx_t batch = 0;
 		vector<row_t> rows;
 	};
 	//! Oldest first; only writers (holding the index lock) touch it.
 	deque<RetiredRows> retired;
+	//! The batch that retired each retired row last (a row re-appended after an undone delete and
+	//! deleted again must wait for its newer batch).
+	unordered_map<row_t, idx_t> retired_by_batch;
+	idx_t next_batch = 1;
 	//! Rows appended since the last reachability repair.
 	idx_t inserts_since_repair = 0;
 };
