@@ -26,6 +26,7 @@
 #include "duckdb/planner/expression_iterator.hpp"
 #include "duckdb/planner/operator/logical_comparison_join.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
+#include "duckdb/planner/operator/logical_limit.hpp"
 #include "duckdb/planner/operator/logical_order.hpp"
 #include "duckdb/planner/operator/logical_projection.hpp"
 #include "duckdb/planner/operator/logical_top_n.hpp"
@@ -474,13 +475,23 @@ static void KeepScanForIndex(ClientContext &context, LogicalOperator &op) {
 	for (auto &child : op.children) {
 		KeepScanForIndex(context, *child);
 	}
-	if (op.type != LogicalOperatorType::LOGICAL_LIMIT ||
+	if (op.type != LogicalOperatorType::LOGICAL_LIMIT || op.children.size() != 1 ||
 	    op.children[0]->type != LogicalOperatorType::LOGICAL_ORDER_BY) {
 		return; // not an ORDER BY ... LIMIT
 	}
+	auto &limit = op.Cast<LogicalLimit>();
+	if (limit.limit_val.Type() != LimitNodeType::CONSTANT_VALUE ||
+	    (limit.offset_val.Type() != LimitNodeType::UNSET && limit.offset_val.Type() != LimitNodeType::CONSTANT_VALUE)) {
+		return; // LIMIT n% or an expression: never rewritten
+	}
+	auto k = limit.limit_val.GetConstantValue();
+	auto offset = limit.offset_val.Type() == LimitNodeType::CONSTANT_VALUE ? limit.offset_val.GetConstantValue() : 0;
+	if (k > MAX_K || offset > MAX_K - k) {
+		return; // beyond the k bound the rewrite keeps the exact plan
+	}
 	auto &order = op.children[0]->Cast<LogicalOrder>();
-	if (order.orders.size() != 1) {
-		return; // several sort keys: never rewritten
+	if (order.orders.size() != 1 || order.orders[0].null_order == OrderByNullType::NULLS_FIRST) {
+		return; // several sort keys or NULLS FIRST: never rewritten
 	}
 	reference<LogicalOperator> scan = *order.children[0];
 	while (scan.get().type == LogicalOperatorType::LOGICAL_PROJECTION) {
