@@ -7,6 +7,7 @@
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/main/client_context.hpp"
+#include "duckdb/parser/qualified_name.hpp"
 #include "duckdb/storage/table/data_table_info.hpp"
 #include "duckdb/storage/table/index_entry.hpp"
 #include "duckdb/storage/table/table_index_list.hpp"
@@ -60,30 +61,53 @@ vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context) {
 	return result;
 }
 
-HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name) {
-	// "index", "schema.index" or "catalog.schema.index"; a bare name must be unique.
-	auto parts = StringUtil::Split(name, '.');
-	if (parts.empty() || parts.size() > 3) {
-		throw InvalidInputException("HNSW index name \"%s\": expected index, schema.index or catalog.schema.index",
-		                            name);
-	}
+//! HNSW indexes whose [catalog.][schema.]name matches `parts` (case-insensitive).
+static vector<HNSWIndexRef> MatchingIndexes(ClientContext &context, const vector<string> &parts, string &places) {
 	vector<HNSWIndexRef> matches;
-	string places;
+	auto count = parts.size();
 	for (auto &ref : AllHNSWIndexes(context)) {
 		auto &index = ref.catalog_entry;
-		auto idx = parts.size();
-		bool match = StringUtil::CIEquals(NameText(index.name), parts[idx - 1]) &&
-		             (idx < 2 || StringUtil::CIEquals(NameText(index.GetSchemaName()), parts[idx - 2])) &&
-		             (idx < 3 || StringUtil::CIEquals(NameText(index.catalog.GetName()), parts[0]));
+		bool match = StringUtil::CIEquals(NameText(index.name), parts[count - 1]) &&
+		             (count < 2 || StringUtil::CIEquals(NameText(index.GetSchemaName()), parts[count - 2])) &&
+		             (count < 3 || StringUtil::CIEquals(NameText(index.catalog.GetName()), parts[0]));
 		if (match) {
 			places += (places.empty() ? "" : ", ") + NameText(index.catalog.GetName()) + "." +
 			          NameText(index.GetSchemaName()) + "." + NameText(index.name);
 			matches.push_back(std::move(ref));
 		}
 	}
+	return matches;
+}
+
+HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name) {
+	// The text as one name first (a quoted index name may contain dots), then as
+	// schema.index or catalog.schema.index (quotes allowed); a bare name must be unique.
+	string places;
+	auto matches = MatchingIndexes(context, {name}, places);
+	if (matches.empty()) {
+		vector<string> parts;
+		try {
+			for (auto &part : QualifiedName::ParseComponents(name)) {
+				parts.push_back(NameText(part));
+			}
+		} catch (std::exception &) {
+			parts.clear();
+		}
+		bool valid = !parts.empty() && parts.size() <= 3 && !StringUtil::StartsWith(name, ".") &&
+		             !StringUtil::EndsWith(name, ".");
+		for (auto &part : parts) {
+			valid = valid && !part.empty();
+		}
+		if (!valid) {
+			throw InvalidInputException("HNSW index name \"%s\": expected index, schema.index or catalog.schema.index",
+			                            name);
+		}
+		matches = MatchingIndexes(context, parts, places);
+	}
 	if (matches.size() > 1) {
-		throw InvalidInputException("HNSW index name \"%s\" is ambiguous: it matches %s; qualify it as schema.index",
-		                            name, places);
+		throw InvalidInputException(
+		    "HNSW index name \"%s\" is ambiguous: it matches %s; qualify it as schema.index or catalog.schema.index",
+		    name, places);
 	}
 	if (matches.empty()) {
 		throw CatalogException("HNSW index \"%s\" does not exist (see pragma_hnsw_index_info() for the HNSW indexes)",
