@@ -21,6 +21,7 @@ a list parameter; the last also on DuckDB 1.5.5 from .venv-vss if present):
 import argparse
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,17 +43,20 @@ def quote(name):
 
 def table_dimensions(con, table, column):
     """n of the table's FLOAT[n] column, or None if the table does not exist."""
-    rows = con.execute("SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND column_name = ?",
-                       [table, column]).fetchall()
+    # Unquoted SQL names are case-insensitive; this tool quotes them, so match them the same way.
+    rows = con.execute("SELECT data_type FROM duckdb_columns() WHERE lower(table_name) = lower(?) "
+                       "AND lower(column_name) = lower(?)", [table, column]).fetchall()
     if not rows:
-        exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]).fetchall()[0][0]
+        exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower(?)",
+                             [table]).fetchall()[0][0]
         if exists:
             raise LoadError(f"table {table} has no column {column}")
         return None
     data_type = rows[0][0]
-    if not (data_type.startswith("FLOAT[") and data_type.endswith("]")):
+    fixed = re.fullmatch(r"FLOAT\[(\d+)\]", data_type)
+    if not fixed:
         raise LoadError(f"column {table}.{column} is {data_type}, expected FLOAT[n]")
-    return int(data_type[len("FLOAT["):-1])
+    return int(fixed.group(1))
 
 
 def check_lengths(con, source, column, expected):
@@ -103,7 +107,8 @@ def load_npy(con, table, column, id_column, path):
         raise LoadError(f"expected {expected} dimensions in {path}, not {dim}")
     if expected is None:
         con.execute(f"CREATE TABLE {quote(table)} ({quote(id_column)} BIGINT, {quote(column)} FLOAT[{dim}])")
-    first = con.execute(f"SELECT count(*) FROM {quote(table)}").fetchall()[0][0]
+    # New ids follow the largest one (a count would reuse ids after deletes).
+    first = con.execute(f"SELECT coalesce(max({quote(id_column)}) + 1, 0) FROM {quote(table)}").fetchall()[0][0]
     for start in range(0, len(vectors), NPY_CHUNK):
         chunk = np.ascontiguousarray(vectors[start:start + NPY_CHUNK], dtype=np.float32)
         ids = np.arange(first + start, first + start + len(chunk))
@@ -229,11 +234,11 @@ def main():
 
     # LOAD before the first write: a table with an HNSW index can only be written with it loaded.
     con = duckdb.connect(args.database, config={"allow_unsigned_extensions": "true"})
-    con.execute(f"LOAD '{args.extension}'")
+    con.execute("LOAD '" + args.extension.replace("'", "''") + "'")
     try:
         start = time.perf_counter()
         rows = load_file(con, args.table, args.file, args.column, args.id_column)
-    except LoadError as error:
+    except (LoadError, duckdb.Error) as error:
         sys.exit(f"bulk_load: {error}")
     seconds = time.perf_counter() - start
     print(f"loaded {rows} rows into {args.table} in {seconds:.2f}s ({rate(rows, seconds):,} rows/s)")
