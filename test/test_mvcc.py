@@ -132,3 +132,38 @@ def test_rows_deleted_without_older_readers_are_purged_at_once(connect):
     assert index_info(con) == (399, 1)
     con.execute("PRAGMA hnsw_compact_index('idx')")
     assert index_info(con) == (399, 0)
+
+
+def test_a_reverted_insert_does_not_let_an_old_batch_purge_a_later_delete(connect):
+    # An INSERT whose second chunk holds a NaN fails after its first chunk reached the index:
+    # DuckDB removes that chunk again (a retirement) and reuses its row ids. A later DELETE of one
+    # of those rows, seen by a reader that started before it, must survive the purge of the
+    # first, stale retirement.
+    con = connect()
+    con.execute(f"CREATE TABLE t (id INTEGER, v FLOAT[{DIM}])")
+    data = clustered(5000, seed=17)
+    load(con, "t", np.arange(1000), data[:1000])
+    con.execute("CREATE INDEX idx ON t USING HNSW (v)")
+    bad = data[1000:4000].copy()
+    bad[-1, 0] = np.nan
+    try:
+        load(con, "t", np.arange(1000, 4000), bad)
+        raise AssertionError("the NaN row must fail the INSERT")
+    except Exception as error:
+        assert "NaN" in str(error), error
+    # An old reader keeps the stale retirement pending until after the DELETE below.
+    oldest, reader, writer = con.cursor(), con.cursor(), con.cursor()
+    oldest.execute("BEGIN TRANSACTION")
+    assert oldest.execute("SELECT count(*) FROM t").fetchall()[0][0] == 1000
+    load(con, "t", np.arange(1000, 4000), data[1000:4000])  # reuses the reverted row ids
+    reader.execute("SET hnsw_ef_search = 6000")
+    reader.execute("BEGIN TRANSACTION")
+    assert reader.execute("SELECT count(*) FROM t").fetchall()[0][0] == 4000
+    q = data[1500]
+    before = agree(reader, [q])
+    assert 1500 in before[0]
+    writer.execute("DELETE FROM t WHERE id = 1500")
+    oldest.execute("COMMIT")
+    load(writer, "t", np.array([4500]), data[4500:4501])  # a write: purges what it may
+    assert agree(reader, [q]) == before
+    reader.execute("COMMIT")
