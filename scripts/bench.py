@@ -31,7 +31,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_persistence import add_rows, clustered, cpu_model, file_mib, open_database  # noqa: E402
+from bench_persistence import add_rows, clustered, cpu_model, file_mib, open_database, step_result  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"
@@ -259,12 +259,7 @@ def run_worker(kind, step, tmp, extension):
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return {"error": f"{step} step timed out after {STEP_TIMEOUT_S} s"}
-    lines = out.stdout.strip().splitlines()
-    if out.returncode != 0 or not lines:
-        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        how = f"killed by signal {-out.returncode}" if out.returncode < 0 else f"exited with code {out.returncode}"
-        return {"error": f"{step} step {how}: {tail}"}
-    return json.loads(lines[-1])
+    return step_result(step, out)
 
 
 def run_engine(kind, tmp, extension):

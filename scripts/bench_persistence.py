@@ -179,7 +179,11 @@ def run_worker(python, kind, step, tmp, args):
     """Runs one step of one engine in a subprocess; a crash becomes an "error" entry."""
     cmd = [str(python), __file__, "--worker", kind, "--step", step, "--tmp", str(tmp), "--rows", str(args.rows),
            "--rounds", str(args.rounds), "--extension", str(args.extension), "--threads", str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    return step_result(step, subprocess.run(cmd, capture_output=True, text=True))
+
+
+def step_result(step, out):
+    """The JSON line a finished worker printed, or an "error" entry saying how it ended."""
     lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
         tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
