@@ -31,7 +31,8 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_persistence import add_rows, clustered, cpu_model, file_mib, open_database, step_result  # noqa: E402
+from bench_persistence import add_rows, cpu_model, file_mib, open_database, step_result  # noqa: E402
+from bench_sql import clustered  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"

@@ -29,6 +29,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from bench_sql import clustered  # noqa: E402,F401  (one data generator for every benchmark)
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"
 VSS_PYTHON = ROOT / ".venv-vss" / "bin" / "python"
@@ -36,16 +39,6 @@ K = 10
 QUERIES = 20
 BATCH = 100
 STEPS = ("sizes", "reopen", "growth")
-
-
-def clustered(n, dim, seed, clusters=64):
-    """Seeded float32 vectors: Gaussian noise around `clusters` random centres."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32) * 4
-    labels = rng.integers(0, clusters, size=n)
-    return (centres[labels] + rng.normal(size=(n, dim)).astype(np.float32)).astype(np.float32)
 
 
 def open_database(kind, path, extension, threads):

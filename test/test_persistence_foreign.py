@@ -14,6 +14,13 @@ import duckdb
 
 FIXTURE = pathlib.Path(__file__).parent / "fixtures" / "vss_1_5_5.duckdb"
 QUERY = "SELECT id FROM items ORDER BY array_distance(v, (SELECT v FROM items WHERE id = {q})) LIMIT 5"
+# Script lines (at the scripts' indentation) that run QUERY and print whether it was answered.
+TRY_QUERY = f"""        try:
+            con.execute({QUERY.format(q=3)!r}).fetchall()
+            print("QUERY-OK")
+        except duckdb.Error as e:
+            print("QUERY-ERROR", e)
+"""
 EXACT = "SELECT id FROM items ORDER BY array_distance(v, (SELECT v FROM items WHERE id = {q})) + 0, id LIMIT 5"
 
 
@@ -35,12 +42,7 @@ def test_vss_written_index_is_reported_and_rebuildable(tmp_path, extension_path)
     shutil.copy(FIXTURE, database)
     out = run_script(
         f"""
-        try:
-            con.execute({QUERY.format(q=3)!r}).fetchall()
-            print("QUERY-OK")
-        except duckdb.Error as e:
-            print("QUERY-ERROR", e)
-        con.execute("INSERT INTO items SELECT 1000 + id, v FROM items WHERE id < 3")
+{TRY_QUERY}        con.execute("INSERT INTO items SELECT 1000 + id, v FROM items WHERE id < 3")
         print("ROWS", con.execute("SELECT count(*) FROM items").fetchone()[0])
         con.execute("CHECKPOINT")
         """,
@@ -52,12 +54,7 @@ def test_vss_written_index_is_reported_and_rebuildable(tmp_path, extension_path)
     # After a reopen the index is still refused (never silently used), and rebuilding works.
     out = run_script(
         f"""
-        try:
-            con.execute({QUERY.format(q=3)!r}).fetchall()
-            print("QUERY-OK")
-        except duckdb.Error as e:
-            print("QUERY-ERROR", e)
-        con.execute("DROP INDEX items_v")
+{TRY_QUERY}        con.execute("DROP INDEX items_v")
         con.execute("CREATE INDEX items_v ON items USING HNSW (v)")
         con.execute("SET hnsw_ef_search = 600")
         for q in (3, 77, 499):
