@@ -38,3 +38,77 @@ def test_small_changes_rewrite_few_pages_and_free_blocks_are_reused(connect, tmp
     # Freed blocks are reused: the file stops growing (DuckDB alternates between two layouts of
     # the table's last row group, which it rewrites at each checkpoint).
     assert max(totals[6:]) <= max(totals[:6]) + 4, totals
+
+
+ROW_GROUP_DIM = 384  # 1.5 KiB per row: the extension starts a new row group after ~10,900 rows
+
+
+def add_wide(con, lo, hi, rng):
+    vectors = rng.normal(size=(hi - lo, ROW_GROUP_DIM)).astype(np.float32)
+    con.register("batch", pa.table({"id": np.arange(lo, hi),
+                                    "v": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()),
+                                                                           ROW_GROUP_DIM)}))
+    con.execute(f"INSERT INTO t SELECT id::INTEGER, v::FLOAT[{ROW_GROUP_DIM}] FROM batch")
+    con.unregister("batch")
+
+
+def row_group_blocks(con, row_group):
+    """Where the columns of one row group are stored (DuckDB's own report)."""
+    return sorted(con.execute(
+        "SELECT column_path, segment_id, block_id, block_offset, additional_block_ids::VARCHAR "
+        f"FROM pragma_storage_info('t') WHERE row_group_id = {row_group}").fetchall())
+
+
+def row_group_rows(con):
+    return con.execute("SELECT row_group_id, max(count) FROM pragma_storage_info('t') WHERE column_name = 'id' "
+                       "GROUP BY ALL ORDER BY 1").fetchall()
+
+
+def index_and_exact(con, query):
+    literal = "[" + ",".join(f"{x:.6f}" for x in query) + f"]::FLOAT[{ROW_GROUP_DIM}]"
+    sql = f"SELECT id FROM t ORDER BY array_distance(v, {literal}) LIMIT 10"
+    con.execute("SET hnsw_ef_search = 2000")  # ef above the row count: differences are not recall
+    plan = con.execute("EXPLAIN " + sql).fetchall()[0][1]
+    assert "HNSW_INDEX_SCAN" in plan, plan
+    got = [r[0] for r in con.execute(sql).fetchall()]
+    con.execute("PRAGMA disable_optimizer")
+    exact = [r[0] for r in con.execute(sql).fetchall()]
+    con.execute("PRAGMA enable_optimizer")
+    return got, exact
+
+
+def test_small_inserts_leave_checkpointed_row_groups_untouched(connect, tmp_path):
+    # DuckDB appends to the last row group of a table with a non-ART index and rewrites all of it
+    # at the next checkpoint; the extension makes appends start a new row group once the last one
+    # is checkpointed and large, so the table's big row group stays where it is.
+    rng = np.random.default_rng(5)
+    path = tmp_path / "row_groups.duckdb"
+    con = connect(path)
+    con.execute(f"CREATE TABLE t (id INTEGER, v FLOAT[{ROW_GROUP_DIM}])")
+    add_wide(con, 0, 12_000, rng)
+    con.execute("CREATE INDEX idx ON t USING HNSW (v)")
+    con.execute("CHECKPOINT")
+    first = row_group_blocks(con, 0)
+    next_id = 12_000
+    for round in range(6):
+        add_wide(con, next_id, next_id + 100, rng)
+        next_id += 100
+        con.execute(f"DELETE FROM t WHERE id = {round * 11}")
+        con.execute("CHECKPOINT")
+        assert row_group_blocks(con, 0) == first, round
+    # The small row group keeps taking rows (it is not one row group per checkpoint).
+    assert row_group_rows(con) == [(0, 12_000), (1, 600)]
+    query = rng.normal(size=ROW_GROUP_DIM)
+    got, exact = index_and_exact(con, query)
+    assert got == exact
+    con.close()
+
+    # After a reopen the first write also leaves the big row group alone.
+    con = connect(path)
+    add_wide(con, next_id, next_id + 100, rng)
+    con.execute("CHECKPOINT")
+    assert row_group_blocks(con, 0) == first
+    assert row_group_rows(con) == [(0, 12_000), (1, 700)]
+    assert con.execute("SELECT count(*) FROM t").fetchall()[0][0] == 12_700 - 6
+    got, exact = index_and_exact(con, query)
+    assert got == exact

@@ -17,6 +17,8 @@ void RegisterIndexType(ExtensionLoader &loader);
 void RegisterSearchFunction(ExtensionLoader &loader);
 //! The top-k rewrite: ORDER BY <distance> LIMIT k becomes an HNSW_INDEX_SCAN
 void RegisterTopNOptimizer(ExtensionLoader &loader);
+//! Before writes: gives HNSW indexes their table's storage (they keep its last row group small)
+void RegisterWriteOptimizer(ExtensionLoader &loader);
 //! pragma_hnsw_index_info(), PRAGMA hnsw_compact_index
 void RegisterIndexInfoFunctions(ExtensionLoader &loader);
 } // namespace hnsw

@@ -2,6 +2,9 @@
 #pragma once
 
 #include "duckdb.hpp"
+#include "duckdb/storage/data_table.hpp"
+#include "duckdb/storage/table/row_group_collection.hpp"
+#include "duckdb/storage/table/row_group_segment_tree.hpp"
 #include "duckdb/transaction/duck_transaction_manager.hpp"
 
 namespace duckdb {
@@ -22,6 +25,25 @@ inline transaction_t LastCommit(AttachedDatabase &db) {
 inline bool SnapshotPredates(AttachedDatabase &db, transaction_t commit_id) {
 	auto bound = DuckTransactionManager::Get(db).LowestVisibilityBound();
 	return bound != VisibilityBound::AllCommitted() && commit_id >= bound;
+}
+
+//! The row groups of a table's storage (replaced when ALTER TABLE rewrites the table).
+inline shared_ptr<RowGroupCollection> TableRowGroups(DataTable &table) {
+	return table.GetRowGroupCollection();
+}
+
+//! Rows in the table's last row group (0 if it has none).
+inline idx_t LastRowGroupRows(RowGroupCollection &row_groups) {
+	auto tree = row_groups.GetRowGroups();
+	auto lock = tree->Lock();
+	auto last = tree->GetLastSegment(lock);
+	return last ? last->GetCount() : 0;
+}
+
+//! Makes the next append to the table start a new row group; the caller holds the table's append
+//! lock (as index appends at commit do).
+inline void StartRowGroupOnNextAppend(RowGroupCollection &row_groups) {
+	row_groups.SetRowGroupAppendMode(RowGroupAppendMode::REQUIRE_NEW);
 }
 
 } // namespace hnsw

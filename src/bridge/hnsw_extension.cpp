@@ -13,6 +13,7 @@ static void Register(ExtensionLoader &loader) {
 	RegisterIndexType(loader);
 	RegisterSearchFunction(loader);
 	RegisterTopNOptimizer(loader);
+	RegisterWriteOptimizer(loader);
 	RegisterIndexInfoFunctions(loader);
 }
 

@@ -165,6 +165,7 @@ IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_ins
 	IndexLock guard(*this);
 	PurgeRetired();
 	RepairReachability(true);
+	rows_checkpointed = true;
 	return SyncStore().ToDisk(context, name, StorageOptions(given));
 }
 
@@ -270,6 +271,7 @@ void HNSWIndex::RepairReachability(bool any_growth) {
 }
 
 ErrorData HNSWIndex::Append(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
+	LimitLastRowGroup();
 	PurgeRetired();
 	// The chunk has the table's layout: evaluate the indexed expression first.
 	DataChunk keys;

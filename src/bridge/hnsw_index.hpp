@@ -8,6 +8,9 @@
 #include "duckdb/execution/index/bound_index.hpp"
 
 namespace duckdb {
+class DataTable;
+class RowGroupCollection;
+
 namespace hnsw {
 
 //! Owns a Rust index handle; every call turns a core error into a DuckDB exception.
@@ -118,6 +121,8 @@ public:
 	ErrorData InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads);
 	//! Threads of the database's scheduler.
 	idx_t SchedulerThreads() const;
+	//! Remembers the table's row groups, so appends can keep its last row group small (below).
+	void AttachTable(DataTable &table) const;
 
 private:
 	//! Deletes retired rows that no active snapshot can see any more (writers only).
@@ -125,6 +130,9 @@ private:
 	//! Relinks nodes no search can reach, after enough inserts (or any, if `any_growth`);
 	//! needs exclusive access (the entry's write lock, as appends and checkpoints hold).
 	void RepairReachability(bool any_growth);
+	//! Called at commit before the table appends rows: if the last row group was written by a
+	//! checkpoint and is large, the rows go into a new one (see hnsw_index_row_groups.cpp).
+	void LimitLastRowGroup();
 	//! Reads the stored pages if that has not happened yet (any thread; once).
 	void EnsureLoaded() const;
 	//! The page store, created on first use (in-memory databases never need one).
@@ -161,6 +169,11 @@ private:
 	idx_t next_batch = 1;
 	//! Rows appended since the last reachability repair.
 	idx_t inserts_since_repair = 0;
+	//! The table's row groups, once a statement on the table has shown them (AttachTable).
+	mutable mutex table_rows_lock;
+	mutable weak_ptr<RowGroupCollection> table_rows;
+	//! True from a checkpoint (or CREATE INDEX, or loading from the file) until the next append.
+	atomic<bool> rows_checkpointed{true};
 };
 
 } // namespace hnsw

@@ -123,6 +123,7 @@ static unique_ptr<IndexBuildGlobalState> HNSWBuildGlobalInit(IndexBuildInitGloba
 	auto state = make_uniq<HNSWBuildGlobalState>();
 	state->index = make_uniq<HNSWIndex>(input.info.GetIndexName(), input.info.constraint_type, input.storage_ids,
 	                                    TableIOManager::Get(storage), input.expressions, storage.db, bind.options);
+	state->index->AttachTable(storage);
 	return std::move(state);
 }
 

@@ -156,7 +156,8 @@ static string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table
 		auto &index = *handle.operator->();
 		if (index.GetColumnIds().size() == 1 && index.GetColumnIds()[0] == column.GetPrimaryIndex() &&
 		    index.Options().metric_name == metric && index.Dimensions() == dims) {
-			index.Graph(); // Loads stored pages on first use; throws the rebuild advice if it cannot.
+			index.Graph();              // Loads stored pages on first use; throws the rebuild advice if it cannot.
+			index.AttachTable(storage); // later appends (even through an Appender) find the table
 			return NameText(entry->GetName());
 		}
 	}
