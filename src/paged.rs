@@ -1,22 +1,29 @@
 //! The paged image of an index: how a database stores it in fixed-size pages.
 //!
-//! The image is a sequence of pages of `page_size` bytes (the last page of each part may be
-//! shorter). Meta pages come first, then three regions, each starting on a page boundary:
+//! The image is a sequence of pages of `page_size` bytes (a page may be shorter where a part
+//! ends): the first meta page, the slots in groups of `group_slots`, the upper lists, then the
+//! rest of the meta bytes (the checksum table outgrows the first page only past ~32k pages of
+//! 256 KiB; keeping it at the end means that never moves the data pages):
 //! ```text
-//! meta     header (112 bytes), then one u64 checksum per data page
-//! nodes    one record per slot: state u8 (0 live, 1 deleted, 2 free), level u8, 0u16,
-//!          layer-0 count u32, label u64, m0 × u32 links (unused ones zero); then zeros up to
-//!          the reserved page count (see `reserved_node_pages`)
-//! vectors  one record per slot: dim × f32 (zeros for free slots)
+//! meta     header (112 bytes), then one u64 checksum per data page (pages 1..=data pages)
+//! group g  (slots g*G .. (g+1)*G, G = group_slots; see `group_slots`)
+//!   nodes    one record per slot: state u8 (0 live, 1 deleted, 2 free), level u8, 0u16,
+//!            layer-0 count u32, label u64, m0 × u32 links (unused ones zero); the last group
+//!            has room for all G records (zeros past the last slot)
+//!   vectors  one record per slot: dim × f32 (zeros for free slots)
 //! upper    for each non-free slot with level > 0, in slot order, for each layer 1..=level:
 //!          count u32 and m × u32 links
 //! header   0 magic "DKHNSWP\x1a"  8 version u32  12 metric u8 + 3 zero bytes
 //!          16 dim  20 M  24 M0  28 ef_construction  32 ef_search  36 slots      (u32 each)
 //!          40 seed u64  48 entry slot u32 (u32::MAX when empty)  52 top layer u32
 //!          56 page_size u32  60 meta pages  64 node pages  68 vector pages  72 upper pages
-//!          76 zero u32  80 upper bytes u64  88 checksum of the checksum table u64
+//!          76 group slots u32  80 upper bytes u64  88 checksum of the checksum table u64
 //!          96 zero u64  104 checksum of bytes 0..104 u64
 //! ```
+//! Each group's nodes and vectors start on a page boundary, so a new slot only ever adds pages
+//! after the last group's: the pages of earlier slots keep their place whatever the index grows
+//! to (only the small upper region and the meta tail move when a group is added).
+//!
 //! Pages are rendered from the live graph one at a time, so a checkpoint needs no copy of the
 //! whole index; an unchanged part of the graph renders to identical bytes, so the store can
 //! keep each page's checksum and rewrite only pages whose checksum changed. Loading checks
@@ -33,7 +40,7 @@ use std::sync::atomic::Ordering;
 /// Identifies a paged index image.
 pub const PAGED_MAGIC: [u8; 8] = *b"DKHNSWP\x1a";
 /// Current version of the paged format.
-pub const PAGED_VERSION: u32 = 2;
+pub const PAGED_VERSION: u32 = 3;
 /// Bytes of the fixed header at the start of the first meta page.
 pub const PAGED_HEADER_LEN: usize = 112;
 /// Smallest page size the format accepts.
@@ -45,6 +52,11 @@ const STATE_LIVE: u8 = 0;
 const STATE_DELETED: u8 = 1;
 const STATE_FREE: u8 = 2;
 
+/// Vector pages a group of slots fills (at most; fewer for very wide vectors).
+const GROUP_VECTOR_PAGES: usize = 32;
+/// Most node pages a group may need: bounds the room the last group reserves.
+const GROUP_MAX_NODE_PAGES: usize = 8;
+
 /// Sizes of the image's parts, derived from the parameters and the slots' levels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Geometry {
@@ -53,27 +65,42 @@ struct Geometry {
     vector_record: usize,
     slots: usize,
     upper_len: usize,
+    group_slots: usize,
+    groups: usize,
+    /// Node pages of each group (the last one's included: it has room for a full group).
+    group_node_pages: usize,
+    /// Vector pages of each full group.
+    group_vector_pages: usize,
     meta_pages: usize,
     node_pages: usize,
     vector_pages: usize,
     upper_pages: usize,
 }
 
-/// Pages reserved for the node records, given the pages they fill: rounded up to a multiple of
-/// the power of two at or above 1/8 of them. The vector region starts after them, so it moves
-/// (and every page after it changes) only after about 1/8 growth, not each time the node records
-/// cross a page boundary.
-fn reserved_node_pages(filled: usize) -> usize {
-    let step = filled.div_ceil(8).next_power_of_two();
-    filled.div_ceil(step) * step
+/// Slots per group: about GROUP_VECTOR_PAGES pages of vectors, with at most
+/// GROUP_MAX_NODE_PAGES pages of node records, at least one slot.
+fn group_slots(page_size: usize, node_record: usize, vector_record: usize) -> usize {
+    (GROUP_VECTOR_PAGES * page_size / vector_record)
+        .min(GROUP_MAX_NODE_PAGES * page_size / node_record)
+        .max(1)
 }
 
 impl Geometry {
     fn new(page_size: usize, dim: usize, m0: usize, slots: usize, upper_len: usize) -> Geometry {
         let node_record = 16 + 4 * m0;
         let vector_record = 4 * dim;
-        let node_pages = reserved_node_pages((slots * node_record).div_ceil(page_size));
-        let vector_pages = (slots * vector_record).div_ceil(page_size);
+        let group_slots = group_slots(page_size, node_record, vector_record);
+        let groups = slots.div_ceil(group_slots);
+        let group_node_pages = (group_slots * node_record).div_ceil(page_size);
+        let group_vector_pages = (group_slots * vector_record).div_ceil(page_size);
+        let last_group_slots = slots - groups.saturating_sub(1) * group_slots;
+        let vector_pages = if groups == 0 {
+            0
+        } else {
+            (groups - 1) * group_vector_pages
+                + (last_group_slots * vector_record).div_ceil(page_size)
+        };
+        let node_pages = groups * group_node_pages;
         let upper_pages = upper_len.div_ceil(page_size);
         let data_pages = node_pages + vector_pages + upper_pages;
         let meta_pages = (PAGED_HEADER_LEN + 8 * data_pages).div_ceil(page_size);
@@ -83,6 +110,10 @@ impl Geometry {
             vector_record,
             slots,
             upper_len,
+            group_slots,
+            groups,
+            group_node_pages,
+            group_vector_pages,
             meta_pages,
             node_pages,
             vector_pages,
@@ -102,28 +133,42 @@ impl Geometry {
         PAGED_HEADER_LEN + 8 * self.data_pages()
     }
 
-    /// Which part page `page` belongs to, the byte offset inside that part and the length.
+    /// Which part page `page` belongs to, the byte offset inside that part (all groups' node
+    /// records, or vectors, laid end to end) and the page's length.
     fn locate(&self, page: usize) -> (Part, usize, usize) {
         let s = self.page_size;
-        let span = |index: usize, len: usize| (index * s, s.min(len - index * s));
-        let mut p = page;
-        if p < self.meta_pages {
-            let (off, len) = span(p, self.meta_len());
-            return (Part::Meta, off, len);
+        if page == 0 {
+            return (Part::Meta, 0, s.min(self.meta_len()));
         }
-        p -= self.meta_pages;
-        if p < self.node_pages {
-            let (off, len) = span(p, self.node_pages * s);
-            return (Part::Nodes, off, len);
+        let mut p = page - 1; // the data page's number in the checksum table
+        if p < self.node_pages + self.vector_pages {
+            let group = p / (self.group_node_pages + self.group_vector_pages);
+            let within = p % (self.group_node_pages + self.group_vector_pages);
+            let first_slot = group * self.group_slots;
+            if within < self.group_node_pages {
+                let len = self.group_slots * self.node_record;
+                let off = within * s;
+                return (
+                    Part::Nodes,
+                    first_slot * self.node_record + off,
+                    s.min(len - off),
+                );
+            }
+            let len = self.group_slots.min(self.slots - first_slot) * self.vector_record;
+            let off = (within - self.group_node_pages) * s;
+            return (
+                Part::Vectors,
+                first_slot * self.vector_record + off,
+                s.min(len - off),
+            );
         }
-        p -= self.node_pages;
-        if p < self.vector_pages {
-            let (off, len) = span(p, self.slots * self.vector_record);
-            return (Part::Vectors, off, len);
+        p -= self.node_pages + self.vector_pages;
+        if p < self.upper_pages {
+            let off = p * s;
+            return (Part::Upper, off, s.min(self.upper_len - off));
         }
-        p -= self.vector_pages;
-        let (off, len) = span(p, self.upper_len);
-        (Part::Upper, off, len)
+        let off = (1 + p - self.upper_pages) * s;
+        (Part::Meta, off, s.min(self.meta_len() - off))
     }
 }
 
@@ -217,7 +262,7 @@ impl ImageWriter {
         out[len..g.page_size].fill(0);
         let checksum = checksum64(&out[..len]);
         if part != Part::Meta {
-            self.checksums[page - g.meta_pages] = Some(checksum);
+            self.checksums[page - 1] = Some(checksum);
         }
         Ok((len, checksum))
     }
@@ -229,7 +274,7 @@ impl ImageWriter {
         page.resize(g.page_size, 0);
         for d in 0..g.data_pages() {
             if self.checksums[d].is_none() {
-                self.render(index, g.meta_pages + d, &mut page)
+                self.render(index, 1 + d, &mut page)
                     .expect("data pages of a planned image render");
             }
         }
@@ -258,7 +303,7 @@ impl ImageWriter {
             g.node_pages,
             g.vector_pages,
             g.upper_pages,
-            0,
+            g.group_slots,
         ] {
             out.extend_from_slice(&(v as u32).to_le_bytes());
         }
@@ -362,6 +407,16 @@ fn push_list(out: &mut Vec<u8>, index: &Hnsw, id: u32, level: usize, cap: usize)
     out.resize(out.len() + 4 * (cap - count), 0);
 }
 
+/// An error unless a data page's checksum is the one the table stores.
+fn check_page(page: usize, want: u64, got: u64) -> Result<()> {
+    if got != want {
+        return Err(Error::Corrupt(format!(
+            "page {page} checksum mismatch (stored {want:016x}, computed {got:016x})"
+        )));
+    }
+    Ok(())
+}
+
 /// Reassembles an index from its pages, checking everything.
 pub struct ImageReader {
     params: Params,
@@ -373,7 +428,7 @@ pub struct ImageReader {
     /// Checksum of each page as received (meta pages included).
     checksums: Vec<Option<u64>>,
     /// Expected checksum of each data page, known once all meta pages arrived.
-    expected: Vec<u64>,
+    expected: Option<Vec<u64>>,
     nodes: Vec<u8>,
     vectors: Vec<u8>,
     upper: Vec<u8>,
@@ -436,12 +491,13 @@ impl ImageReader {
             )));
         }
         let geometry = Geometry::new(page_size, params.dim, params.m0, slots, upper_len);
-        let stored = [u32_at(60), u32_at(64), u32_at(68), u32_at(72)];
+        let stored = [u32_at(60), u32_at(64), u32_at(68), u32_at(72), u32_at(76)];
         let derived = [
             geometry.meta_pages,
             geometry.node_pages,
             geometry.vector_pages,
             geometry.upper_pages,
+            geometry.group_slots,
         ];
         if stored.iter().zip(derived).any(|(&s, d)| s as usize != d) {
             return Err(Error::Corrupt(format!(
@@ -454,8 +510,8 @@ impl ImageReader {
             top: u32_at(52) as usize,
             table_checksum: u64_at(88),
             meta: Vec::new(),
-            checksums: vec![None; geometry.pages()],
-            expected: Vec::new(),
+            checksums: Vec::new(), // sized by the first add_page (the caller checks pages() first)
+            expected: None,
             nodes: Vec::new(),
             vectors: Vec::new(),
             upper: Vec::new(),
@@ -468,8 +524,9 @@ impl ImageReader {
         self.geometry.pages()
     }
 
-    /// Adds page `page` (its bytes may run past the page's length); meta pages come first.
-    /// Returns the page's checksum.
+    /// Adds page `page` (its bytes may run past the page's length), in page order. Returns the
+    /// page's checksum. Data pages are checked once the checksum table is complete (at the last
+    /// page if it outgrew the first).
     pub fn add_page(&mut self, page: usize, bytes: &[u8]) -> Result<u64> {
         let g = self.geometry;
         if page >= g.pages() {
@@ -484,6 +541,9 @@ impl ImageReader {
                 "page {page} has {} bytes, expected {len}",
                 bytes.len()
             )));
+        }
+        if self.checksums.is_empty() {
+            self.checksums = vec![None; g.pages()];
         }
         if self.checksums[page].is_some() {
             return Err(Error::Corrupt(format!("page {page} was added twice")));
@@ -500,22 +560,25 @@ impl ImageReader {
                 if checksum64(table) != self.table_checksum {
                     return Err(Error::Corrupt("page checksum table is damaged".into()));
                 }
-                self.expected = table
+                let expected: Vec<u64> = table
                     .chunks_exact(8)
                     .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
                     .collect();
+                for (d, want) in expected.iter().enumerate() {
+                    if let Some(got) = self.checksums[1 + d] {
+                        check_page(1 + d, *want, got)?;
+                    }
+                }
+                self.expected = Some(expected);
             }
         } else {
-            if self.expected.is_empty() {
+            if self.meta.is_empty() {
                 return Err(Error::Corrupt(format!(
-                    "data page {page} arrived before the meta pages"
+                    "data page {page} arrived before the first page"
                 )));
             }
-            let want = self.expected[page - g.meta_pages];
-            if checksum != want {
-                return Err(Error::Corrupt(format!(
-                    "page {page} checksum mismatch (stored {want:016x}, computed {checksum:016x})"
-                )));
+            if let Some(expected) = &self.expected {
+                check_page(page, expected[page - 1], checksum)?;
             }
             let region = match part {
                 Part::Nodes => &mut self.nodes,
@@ -533,6 +596,9 @@ impl ImageReader {
 
     /// Builds the index once every page was added.
     pub fn finish(self) -> Result<Hnsw> {
+        if self.expected.is_none() {
+            return Err(Error::Corrupt("the meta pages are incomplete".into()));
+        }
         if let Some(missing) = self.checksums.iter().position(Option::is_none) {
             return Err(Error::Corrupt(format!("page {missing} is missing")));
         }

@@ -152,26 +152,33 @@ fn damaged_pages_are_rejected_without_panic() {
 }
 
 #[test]
-fn growing_past_a_node_page_keeps_the_vector_pages() {
-    // 128-d, M0 = 32: 144-byte node records, 28 per 4 KiB page; 2000 slots fill 71 node pages,
-    // which the image reserves as 72. 40 more slots cross into the reserved page: the vector
-    // region must not move, so its pages before the new rows' keep their checksums.
+fn growing_never_moves_stored_vectors() {
+    // 128-d vectors, 4 KiB pages: 512-byte vector records, 8 per page. The index grows from 1,000
+    // to 3,000 slots, 100 at a time; at every step each page that held only vectors stored
+    // before the step must keep its place and checksum, whatever happened to the node records.
+    // (A layout whose regions follow one another would move the vectors whenever the node
+    // records outgrow their room.)
     let dim = 128;
-    let data = clustered(2_040, dim, 8, 3);
-    let index = build(MetricKind::L2sq, &data[..2_000 * dim], dim);
-    let before = render_all(&index, PAGE);
-    index.insert_batch(&data[2_000 * dim..], 2_000, 1).unwrap();
-    let after = render_all(&index, PAGE);
-    let vector_pages = 2_000 * dim * 4 / PAGE; // full vector pages before the new rows
-    let unchanged = before
-        .iter()
-        .zip(&after)
-        .filter(|(a, b)| a.1 == b.1)
-        .count();
-    assert!(
-        unchanged >= vector_pages - 2,
-        "only {unchanged} of {} pages unchanged ({vector_pages} vector pages hold old rows only)",
-        after.len()
-    );
-    assert_eq!(load(&after).unwrap().to_bytes(), index.to_bytes());
+    let data = clustered(3_000, dim, 8, 3);
+    let index = build(MetricKind::L2sq, &data[..1_000 * dim], dim);
+    let mut before = render_all(&index, PAGE);
+    for start in (1_000..3_000).step_by(100) {
+        let rows = &data[start * dim..(start + 100) * dim];
+        index.insert_batch(rows, start as u64, 1).unwrap();
+        let after = render_all(&index, PAGE);
+        let unchanged = before
+            .iter()
+            .zip(&after)
+            .filter(|(a, b)| a.1 == b.1)
+            .count();
+        let old_vector_pages = start * dim * 4 / PAGE - 1;
+        assert!(
+            unchanged >= old_vector_pages,
+            "at {start} slots only {unchanged} of {} pages kept their checksum; {old_vector_pages} \
+             pages hold only older vectors",
+            after.len()
+        );
+        before = after;
+    }
+    assert_eq!(load(&before).unwrap().to_bytes(), index.to_bytes());
 }

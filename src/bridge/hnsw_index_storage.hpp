@@ -15,7 +15,7 @@ class RustIndex;
 
 //! Marks storage written by this extension (vss writes the same index type name).
 constexpr const char *STORAGE_FORMAT_KEY = "hnsw_storage_format";
-constexpr const char *STORAGE_FORMAT = "duckdb-hnsw-paged-v2";
+constexpr const char *STORAGE_FORMAT = "duckdb-hnsw-paged-v3";
 //! Why a stored index cannot be used, persisted so that the reason survives a reopen.
 constexpr const char *STORAGE_UNUSABLE_KEY = "hnsw_unusable_reason";
 
