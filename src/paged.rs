@@ -22,7 +22,7 @@
 //! ```
 //! Each group's nodes and vectors start on a page boundary, so a new slot only ever adds pages
 //! after the last group's: the pages of earlier slots keep their place whatever the index grows
-//! to (only the small upper region and the meta tail move when a group is added).
+//! to (only the small upper region and the meta tail after it move, as the last group grows).
 //!
 //! Pages are rendered from the live graph one at a time, so a checkpoint needs no copy of the
 //! whole index; an unchanged part of the graph renders to identical bytes, so the store can

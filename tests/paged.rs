@@ -152,6 +152,44 @@ fn damaged_pages_are_rejected_without_panic() {
 }
 
 #[test]
+fn a_checksum_table_longer_than_one_page_is_checked() {
+    // 3,000 × 128-d at 4 KiB pages: over 511 data pages, so the checksum table (8 bytes a page
+    // after the 112-byte header) outgrows the first page and its rest comes last.
+    let dim = 128;
+    let data = clustered(3_000, dim, 8, 4);
+    let index = build(MetricKind::L2sq, &data, dim);
+    let pages = render_all(&index, PAGE);
+    assert!(
+        112 + 8 * (pages.len() - 1) > PAGE,
+        "{} pages fit one",
+        pages.len()
+    );
+    assert_eq!(load(&pages).unwrap().to_bytes(), index.to_bytes());
+    let last = pages.len() - 1;
+    for (page, pos) in [
+        (0, 200),
+        (0, PAGE - 1),
+        (1, 5),
+        (last / 2, 77),
+        (last - 1, 3),
+        (last, 0),
+    ] {
+        let mut bad = pages.clone();
+        bad[page].0[pos] ^= 0x01;
+        assert!(
+            load(&bad).is_err(),
+            "flip in page {page} byte {pos} was accepted"
+        );
+    }
+    // Every data page arrived but the table's tail did not: nothing is built.
+    let mut reader = ImageReader::new(&pages[0].0).unwrap();
+    for (i, (bytes, _)) in pages[..last].iter().enumerate() {
+        reader.add_page(i, bytes).unwrap();
+    }
+    assert!(reader.finish().is_err());
+}
+
+#[test]
 fn growing_never_moves_stored_vectors() {
     // 128-d vectors, 4 KiB pages: 512-byte vector records, 8 per page. The index grows from 1,000
     // to 3,000 slots, 100 at a time; at every step each page that held only vectors stored

@@ -6,6 +6,7 @@
 
 #include "duckdb.hpp"
 #include "duckdb/execution/index/bound_index.hpp"
+#include "duckdb/storage/table/index_entry.hpp"
 
 namespace duckdb {
 class DataTable;
@@ -194,10 +195,21 @@ struct HNSWIndexRef {
 	shared_ptr<IndexEntry> entry;
 };
 
+// Handles are taken while the table's index list is locked: DROP INDEX takes an entry out of the
+// list before it retires it, and asking a retired entry for a handle is an InternalException,
+// which invalidates the whole database.
+
+//! Shared access to the index, or null if another transaction dropped it meanwhile.
+unique_ptr<IndexReadHandle<HNSWIndex>> TryReadHNSWIndex(const HNSWIndexRef &ref);
+//! Shared access to the index; throws a clear error if another transaction dropped it.
+unique_ptr<IndexReadHandle<HNSWIndex>> ReadHNSWIndex(const HNSWIndexRef &ref);
+//! Exclusive access to the index; throws a clear error if another transaction dropped it.
+unique_ptr<IndexWriteHandle<HNSWIndex>> WriteHNSWIndex(const HNSWIndexRef &ref);
+
 //! Finds the HNSW index called `name` (case-insensitive); throws a clear error if there is none.
 HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name);
-//! The bound HNSW index called `name` on this table's storage, or null.
-shared_ptr<IndexEntry> FindTableHNSWIndex(TableCatalogEntry &table, const string &name);
+//! Shared access to the bound HNSW index called `name` on this table's storage, or null.
+unique_ptr<IndexReadHandle<HNSWIndex>> ReadTableHNSWIndex(TableCatalogEntry &table, const string &name);
 //! Binds the table's HNSW indexes that a reopened database left unbound.
 void BindHNSWIndexes(ClientContext &context, DataTableInfo &table_info);
 //! Every HNSW index visible to the context.

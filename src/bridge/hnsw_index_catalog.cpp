@@ -28,20 +28,47 @@ void BindHNSWIndexes(ClientContext &context, DataTableInfo &table_info) {
 	}
 }
 
-//! The storage-side entry of a catalog index entry, or null.
+//! The storage-side entry of a catalog index entry, or null. (Names are read under the list's
+//! lock: a retired entry, out of the list, has no index to name.)
 static shared_ptr<IndexEntry> StorageEntry(DuckIndexEntry &index) {
 	auto name = NameText(index.name);
-	// Copy the entries out: the iteration helper holds the list's lock.
-	vector<shared_ptr<IndexEntry>> entries;
 	for (const auto &entry : index.GetDataTableInfo().GetIndexes().IndexEntries()) {
-		entries.push_back(entry);
-	}
-	for (auto &entry : entries) {
 		if (StringUtil::CIEquals(NameText(entry->GetName()), name)) {
 			return entry;
 		}
 	}
 	return nullptr;
+}
+
+unique_ptr<IndexReadHandle<HNSWIndex>> TryReadHNSWIndex(const HNSWIndexRef &ref) {
+	for (const auto &entry : ref.catalog_entry.GetDataTableInfo().GetIndexes().IndexEntries()) {
+		if (entry == ref.entry) {
+			return make_uniq<IndexReadHandle<HNSWIndex>>(entry->GetReadHandle<HNSWIndex>());
+		}
+	}
+	return nullptr;
+}
+
+//! The error for an index another transaction dropped after it was looked up.
+static CatalogException DroppedMeanwhile(const HNSWIndexRef &ref) {
+	return CatalogException("HNSW index \"%s\" was dropped by another transaction", NameText(ref.catalog_entry.name));
+}
+
+unique_ptr<IndexReadHandle<HNSWIndex>> ReadHNSWIndex(const HNSWIndexRef &ref) {
+	auto handle = TryReadHNSWIndex(ref);
+	if (!handle) {
+		throw DroppedMeanwhile(ref);
+	}
+	return handle;
+}
+
+unique_ptr<IndexWriteHandle<HNSWIndex>> WriteHNSWIndex(const HNSWIndexRef &ref) {
+	for (const auto &entry : ref.catalog_entry.GetDataTableInfo().GetIndexes().IndexEntries()) {
+		if (entry == ref.entry) {
+			return make_uniq<IndexWriteHandle<HNSWIndex>>(entry->GetWriteHandle<HNSWIndex>());
+		}
+	}
+	throw DroppedMeanwhile(ref);
 }
 
 vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context) {
@@ -116,16 +143,12 @@ HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name) {
 	return std::move(matches[0]);
 }
 
-shared_ptr<IndexEntry> FindTableHNSWIndex(TableCatalogEntry &table, const string &name) {
-	vector<shared_ptr<IndexEntry>> entries;
+unique_ptr<IndexReadHandle<HNSWIndex>> ReadTableHNSWIndex(TableCatalogEntry &table, const string &name) {
 	for (const auto &entry :
 	     table.Cast<DuckTableEntry>().GetStorage().GetDataTableInfo()->GetIndexes().IndexEntries()) {
-		entries.push_back(entry);
-	}
-	for (auto &entry : entries) {
 		if (entry->GetIndexType() == HNSWIndex::TYPE_NAME && entry->GetBindState() == IndexBindState::BOUND &&
 		    StringUtil::CIEquals(NameText(entry->GetName()), name)) {
-			return entry;
+			return make_uniq<IndexReadHandle<HNSWIndex>>(entry->GetReadHandle<HNSWIndex>());
 		}
 	}
 	return nullptr;

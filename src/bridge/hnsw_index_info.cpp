@@ -54,7 +54,11 @@ static unique_ptr<FunctionData> InfoBind(ClientContext &context, TableFunctionBi
 static unique_ptr<GlobalTableFunctionState> InfoInit(ClientContext &context, TableFunctionInitInput &input) {
 	auto state = make_uniq<InfoState>();
 	for (auto &ref : AllHNSWIndexes(context)) {
-		auto handle = ref.entry->GetReadHandle<HNSWIndex>();
+		auto read = TryReadHNSWIndex(ref);
+		if (!read) {
+			continue; // dropped by another transaction since the catalog was read
+		}
+		auto &handle = *read;
 		auto &options = handle->Options();
 		HnswStats stats{};
 		if (handle->IsUsable()) {
@@ -94,8 +98,8 @@ static void CompactPragma(ClientContext &context, const FunctionParameters &para
 	}
 	auto ref = FindHNSWIndex(context, parameters.values[0].GetValue<string>());
 	// The write handle keeps searches and appends out while the graph is repaired.
-	auto handle = ref.entry->GetWriteHandle<HNSWIndex>();
-	handle->Compact();
+	auto handle = WriteHNSWIndex(ref);
+	(*handle)->Compact();
 }
 
 void RegisterIndexInfoFunctions(ExtensionLoader &loader) {

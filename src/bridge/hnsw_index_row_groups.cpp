@@ -45,6 +45,8 @@ void HNSWIndex::LimitLastRowGroup() {
 	auto limit = MinValue<idx_t>(MaxValue<idx_t>(LAST_ROW_GROUP_BYTES / row_bytes, STANDARD_VECTOR_SIZE),
 	                             rows->GetRowGroupSize());
 	if (LastRowGroupRows(*rows) >= limit) {
+		// Stays set until DuckDB starts a row group; if this commit fails or merges whole row
+		// groups instead, a later append starts it: a smaller row group, never misplaced rows.
 		StartRowGroupOnNextAppend(*rows);
 	}
 }

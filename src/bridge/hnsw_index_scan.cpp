@@ -79,12 +79,11 @@ public:
 			return;
 		}
 		// The index of this very table (names are only unique per schema).
-		auto entry = FindTableHNSWIndex(bind.table, bind.index_name);
-		if (!entry) {
+		auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
+		if (!handle) {
 			throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
 		}
-		auto handle = entry->GetReadHandle<HNSWIndex>();
-		auto &index = *handle.operator->();
+		auto &index = *handle->operator->();
 		auto &graph = index.Graph();
 		auto ef = EffectiveEf(context, 0, index, bind.k);
 		// Rows deleted while older snapshots still run stay candidates; this snapshot may not see

@@ -144,11 +144,11 @@ static string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table
                                 const string &metric, idx_t dims) {
 	auto &storage = table.Cast<DuckTableEntry>().GetStorage();
 	BindHNSWIndexes(context, *storage.GetDataTableInfo());
-	vector<shared_ptr<IndexEntry>> entries;
+	// Handles are taken under the list's lock (entries in the list are never retired); the
+	// pages are loaded after it is released.
+	unique_ptr<IndexReadHandle<HNSWIndex>> found;
+	string name;
 	for (const auto &entry : storage.GetDataTableInfo()->GetIndexes().IndexEntries()) {
-		entries.push_back(entry);
-	}
-	for (auto &entry : entries) {
 		if (entry->GetIndexType() != HNSWIndex::TYPE_NAME || entry->GetBindState() != IndexBindState::BOUND) {
 			continue;
 		}
@@ -156,12 +156,19 @@ static string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table
 		auto &index = *handle.operator->();
 		if (index.GetColumnIds().size() == 1 && index.GetColumnIds()[0] == column.GetPrimaryIndex() &&
 		    index.Options().metric_name == metric && index.Dimensions() == dims) {
-			index.Graph();              // Loads stored pages on first use; throws the rebuild advice if it cannot.
-			index.AttachTable(storage); // later appends (even through an Appender) find the table
-			return NameText(entry->GetName());
+			name = NameText(entry->GetName());
+			found = make_uniq<IndexReadHandle<HNSWIndex>>(std::move(handle));
+			break;
 		}
 	}
-	return string();
+	if (found) {
+		auto &index = *found->operator->();
+		// Loads stored pages on first use; throws the rebuild advice if it cannot.
+		index.Graph();
+		// Later appends (even through an Appender) then find the table.
+		index.AttachTable(storage);
+	}
+	return name;
 }
 
 //! Replaces a plain table scan's function with HNSW_INDEX_SCAN.

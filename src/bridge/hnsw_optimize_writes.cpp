@@ -38,7 +38,7 @@ static void AttachToIndexes(ClientContext &context, TableCatalogEntry &table) {
 	}
 	auto &storage = table.Cast<DuckTableEntry>().GetStorage();
 	auto &info = *storage.GetDataTableInfo();
-	bool has_hnsw = false;
+	bool has_hnsw = false; // checked first, to bind nothing for tables without HNSW indexes
 	for (const auto &entry : info.GetIndexes().IndexEntries()) {
 		has_hnsw = has_hnsw || entry->GetIndexType() == HNSWIndex::TYPE_NAME;
 	}
@@ -46,11 +46,8 @@ static void AttachToIndexes(ClientContext &context, TableCatalogEntry &table) {
 		return;
 	}
 	BindHNSWIndexes(context, info);
-	vector<shared_ptr<IndexEntry>> entries; // copied out: the iteration holds the list's lock
+	// Under the list's lock: entries still in the list are never retired (by DROP INDEX).
 	for (const auto &entry : info.GetIndexes().IndexEntries()) {
-		entries.push_back(entry);
-	}
-	for (auto &entry : entries) {
 		if (entry->GetIndexType() != HNSWIndex::TYPE_NAME || entry->GetBindState() != IndexBindState::BOUND) {
 			continue;
 		}

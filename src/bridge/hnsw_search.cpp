@@ -65,10 +65,10 @@ static unique_ptr<FunctionData> ScanBind(ClientContext &context, TableFunctionBi
 	}
 	// Fail early on unknown indexes and wrong dimensions.
 	auto ref = FindHNSWIndex(context, bind->index_name);
-	auto handle = ref.entry->GetReadHandle<HNSWIndex>();
-	if (bind->query.size() != handle->Dimensions()) {
+	auto handle = ReadHNSWIndex(ref);
+	if (bind->query.size() != (*handle)->Dimensions()) {
 		throw BinderException("hnsw_search: index \"%s\" expects %llu dimensions, not %llu", bind->index_name,
-		                      handle->Dimensions(), bind->query.size());
+		                      (*handle)->Dimensions(), bind->query.size());
 	}
 	return_types = {LogicalType::BIGINT, LogicalType::FLOAT};
 	names = {Identifier("row_id"), Identifier("distance")};
@@ -91,9 +91,10 @@ static void ScanFunction(ClientContext &context, TableFunctionInput &input, Data
 	auto &state = input.global_state->Cast<ScanState>();
 	if (!state.searched) {
 		auto ref = FindHNSWIndex(context, bind.index_name);
-		auto handle = ref.entry->GetReadHandle<HNSWIndex>();
-		auto ef = EffectiveEf(context, bind.ef, *handle.operator->(), bind.k);
-		handle->Graph().Search(bind.query.data(), bind.query.size(), bind.k, ef, state.row_ids, state.distances);
+		auto handle = ReadHNSWIndex(ref);
+		auto &index = *handle->operator->();
+		auto ef = EffectiveEf(context, bind.ef, index, bind.k);
+		index.Graph().Search(bind.query.data(), bind.query.size(), bind.k, ef, state.row_ids, state.distances);
 		state.searched = true;
 	}
 	auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, state.row_ids.size() - state.offset);
