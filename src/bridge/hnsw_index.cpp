@@ -164,6 +164,7 @@ HNSWPageStore &HNSWIndex::SyncStore() {
 IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
 	IndexLock guard(*this);
 	PurgeRetired();
+	CompactDeleted(false);
 	RepairReachability(true);
 	rows_checkpointed = true;
 	return SyncStore().ToDisk(context, name, StorageOptions(given));
@@ -258,6 +259,22 @@ void HNSWIndex::PurgeRetired() {
 	}
 }
 
+//! Deleted nodes, as a percentage of live ones, at which a checkpoint compacts the graph: they
+//! still cost search time (they route but are never returned) and their slots wait for reuse.
+static constexpr idx_t COMPACT_DELETED_PERCENT = 10;
+
+void HNSWIndex::CompactDeleted(bool any_deleted) {
+	if (!graph) {
+		return;
+	}
+	auto stats = graph->Stats();
+	if (stats.deleted == 0 || (!any_deleted && stats.deleted * 100 < stats.count * COMPACT_DELETED_PERCENT)) {
+		return;
+	}
+	graph->Compact();
+	graph->Reconnect(); // rebuilt lists can leave a node without in-links, as inserts can
+}
+
 void HNSWIndex::RepairReachability(bool any_growth) {
 	if (!graph || inserts_since_repair == 0) {
 		return;
@@ -345,7 +362,10 @@ bool HNSWIndex::MergeIndexes(IndexLock &state, BoundIndex &other_index) {
 }
 
 void HNSWIndex::Vacuum(IndexLock &l) {
-	// Deleted nodes still route searches; PRAGMA hnsw_compact_index reclaims them explicitly.
+	// VACUUM (DuckDB holds the entry's write lock): reclaim every deleted node now.
+	EnsureLoaded();
+	PurgeRetired();
+	CompactDeleted(true);
 }
 
 idx_t HNSWIndex::GetInMemorySize(IndexLock &state) const {
@@ -386,7 +406,14 @@ idx_t HNSWIndex::Compact() {
 	IndexLock guard(*this);
 	EnsureLoaded();
 	PurgeRetired();
-	return graph ? graph->Compact() : 0;
+	if (!graph) {
+		return 0;
+	}
+	auto reclaimed = graph->Compact();
+	if (reclaimed > 0) {
+		graph->Reconnect(); // rebuilt lists can leave a node without in-links, as inserts can
+	}
+	return reclaimed;
 }
 
 idx_t HNSWIndex::Reconnect() {
