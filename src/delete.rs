@@ -4,7 +4,7 @@
 
 use crate::graph::{Hnsw, DELETED, FREE};
 use crate::search::{Scored, SearchScratch, HIDDEN};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 /// What a compaction did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +51,13 @@ impl Hnsw {
     /// neighbours plus the live neighbours of the deleted ones (two hops through chains of
     /// deleted nodes), with the same heuristic as inserts; then the slots are freed.
     pub fn compact(&mut self) -> CompactStats {
+        self.compact_with_threads(1)
+    }
+
+    /// [`Hnsw::compact`] with the lists repaired by `threads` threads. A repair reads its own
+    /// list and the deleted nodes' lists (never repaired) and writes only its own, so the live
+    /// nodes can be shared out freely.
+    pub fn compact_with_threads(&mut self, threads: usize) -> CompactStats {
         let slots = self.store.slots() as u32;
         let state = |id: u32| self.store.flags(id).load(Ordering::Acquire);
         let dead = |id: u32| state(id) & (DELETED | FREE) != 0;
@@ -60,52 +67,31 @@ impl Hnsw {
         if deleted.is_empty() {
             return CompactStats::default();
         }
-        let mut s = SearchScratch::new();
-        let mut repaired_lists = 0;
-        let mut ids = Vec::new();
-        for id in (0..slots).filter(|&id| !dead(id)) {
-            for level in 0..=self.store.level(id) {
-                self.read_links(&mut s, id, level);
-                if !s.links.iter().any(|&n| dead(n)) {
-                    continue;
-                }
-                // Candidate set: live neighbours, plus live nodes up to two hops through dead ones.
-                s.visited.reset(slots as usize);
-                s.visited.insert(id);
-                ids.clear();
-                let mut frontier: Vec<u32> = s.links.clone();
-                for hop in 0..3 {
-                    let mut next = Vec::new();
-                    for &n in &frontier {
-                        if !s.visited.insert(n) {
-                            continue;
+        // Nodes are handed out in blocks: neighbouring slots share cache lines of link words.
+        const BLOCK: u32 = 256;
+        let next = AtomicU32::new(0);
+        let repaired_lists = AtomicUsize::new(0);
+        let this = &*self;
+        std::thread::scope(|scope| {
+            for _ in 0..threads.max(1) {
+                scope.spawn(|| {
+                    let mut s = SearchScratch::new();
+                    loop {
+                        let start = next.fetch_add(BLOCK, Ordering::Relaxed);
+                        if start >= slots {
+                            break;
                         }
-                        if !dead(n) {
-                            ids.push(n);
-                        } else if hop < 2 && self.store.level(n) >= level {
-                            self.read_links(&mut s, n, level);
-                            next.extend_from_slice(&s.links);
+                        let mut repaired = 0;
+                        for id in (start..slots.min(start + BLOCK)).filter(|&id| !dead(id)) {
+                            repaired += this.repair_lists(&mut s, id, slots);
                         }
+                        repaired_lists.fetch_add(repaired, Ordering::Relaxed);
                     }
-                    frontier = next;
-                }
-                let base = self.store.vector(id);
-                s.sorted.clear();
-                s.sorted.extend(ids.iter().map(|&n| Scored {
-                    dist: self.dist.eval(base, self.store.vector(n)),
-                    id: n,
-                }));
-                s.sorted.sort_unstable();
-                let cap = self.params.max_links(level);
-                self.select_neighbors(&mut s, cap);
-                let words = self.store.links(id, level);
-                for (w, c) in words[1..].iter().zip(&s.selected) {
-                    w.store(c.id, Ordering::Release);
-                }
-                words[0].store(s.selected.len() as u32, Ordering::Release);
-                repaired_lists += 1;
+                });
             }
-        }
+        });
+        let repaired_lists = repaired_lists.into_inner();
+        let mut s = SearchScratch::new();
 
         // A deleted entry point hands over to the live node on the highest layer.
         if let Some((entry, _)) = self.entry() {
@@ -132,6 +118,55 @@ impl Hnsw {
             repaired_lists,
             relinked,
         }
+    }
+
+    /// Rebuilds each list of live node `id` that points at a deleted node; returns how many.
+    fn repair_lists(&self, s: &mut SearchScratch, id: u32, slots: u32) -> usize {
+        let dead = |id: u32| self.store.flags(id).load(Ordering::Acquire) & (DELETED | FREE) != 0;
+        let mut repaired = 0;
+        let mut ids = Vec::new();
+        for level in 0..=self.store.level(id) {
+            self.read_links(s, id, level);
+            if !s.links.iter().any(|&n| dead(n)) {
+                continue;
+            }
+            // Candidate set: live neighbours, plus live nodes up to two hops through dead ones.
+            s.visited.reset(slots as usize);
+            s.visited.insert(id);
+            ids.clear();
+            let mut frontier: Vec<u32> = s.links.clone();
+            for hop in 0..3 {
+                let mut next = Vec::new();
+                for &n in &frontier {
+                    if !s.visited.insert(n) {
+                        continue;
+                    }
+                    if !dead(n) {
+                        ids.push(n);
+                    } else if hop < 2 && self.store.level(n) >= level {
+                        self.read_links(s, n, level);
+                        next.extend_from_slice(&s.links);
+                    }
+                }
+                frontier = next;
+            }
+            let base = self.store.vector(id);
+            s.sorted.clear();
+            s.sorted.extend(ids.iter().map(|&n| Scored {
+                dist: self.dist.eval(base, self.store.vector(n)),
+                id: n,
+            }));
+            s.sorted.sort_unstable();
+            let cap = self.params.max_links(level);
+            self.select_neighbors(s, cap);
+            let words = self.store.links(id, level);
+            for (w, c) in words[1..].iter().zip(&s.selected) {
+                w.store(c.id, Ordering::Release);
+            }
+            words[0].store(s.selected.len() as u32, Ordering::Release);
+            repaired += 1;
+        }
+        repaired
     }
 
     /// Links every node that a search from the entry point cannot reach (HNSW's pruning can cut

@@ -384,13 +384,14 @@ pub unsafe extern "C" fn hnsw_rs_index_stats(index: *const Hnsw, out: *mut HnswS
     })
 }
 
-/// Repairs the graph around deleted nodes and frees their slots; returns how many.
+/// Repairs the graph around deleted nodes with `threads` threads and frees their slots;
+/// returns how many.
 ///
 /// # Safety
 /// `index` valid, and no other thread may use it during the call.
 #[no_mangle]
-pub unsafe extern "C" fn hnsw_rs_index_compact(index: *mut Hnsw) -> usize {
-    guarded(0, || (*index).compact().reclaimed)
+pub unsafe extern "C" fn hnsw_rs_index_compact(index: *mut Hnsw, threads: usize) -> usize {
+    guarded(0, || (*index).compact_with_threads(threads).reclaimed)
 }
 
 /// Links nodes a search cannot reach (after bulk builds); returns how many.

@@ -127,6 +127,24 @@ fn deleted_labels_never_return_and_recall_holds_after_compaction() {
 }
 
 #[test]
+fn compaction_with_threads_repairs_exactly_as_one_thread() {
+    // Each repair reads only its own list and deleted nodes' lists, so sharing the live nodes
+    // between threads must give the very same graph as one thread.
+    let data = clustered(6_000, 32, 8, 5);
+    let index = build(MetricKind::L2sq, &data, 32, 2);
+    for i in (0..6_000).filter(|i| i % 7 == 0 || i % 11 == 3) {
+        index.delete(i);
+    }
+    let mut one = Hnsw::from_bytes(&index.to_bytes()).unwrap();
+    let mut four = Hnsw::from_bytes(&index.to_bytes()).unwrap();
+    let a = one.compact();
+    let b = four.compact_with_threads(4);
+    assert_eq!(a, b);
+    assert!(a.repaired_lists > 1_000, "{a:?}");
+    assert_eq!(one.to_bytes(), four.to_bytes());
+}
+
+#[test]
 fn deleting_everything_leaves_an_empty_searchable_index() {
     let data = gaussian(500, 16, 3);
     let mut index = build(MetricKind::L2sq, &data, 16, 1);

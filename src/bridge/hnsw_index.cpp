@@ -100,8 +100,8 @@ HnswStats RustIndex::Stats() const {
 	return stats;
 }
 
-idx_t RustIndex::Compact() {
-	return hnsw_rs_index_compact(handle);
+idx_t RustIndex::Compact(idx_t threads) {
+	return hnsw_rs_index_compact(handle, threads);
 }
 
 idx_t RustIndex::Reconnect() {
@@ -271,7 +271,7 @@ void HNSWIndex::CompactDeleted(bool any_deleted) {
 	if (stats.deleted == 0 || (!any_deleted && stats.deleted * 100 < stats.count * COMPACT_DELETED_PERCENT)) {
 		return;
 	}
-	graph->Compact();
+	graph->Compact(SchedulerThreads());
 	graph->Reconnect(); // rebuilt lists can leave a node without in-links, as inserts can
 }
 
@@ -409,7 +409,7 @@ idx_t HNSWIndex::Compact() {
 	if (!graph) {
 		return 0;
 	}
-	auto reclaimed = graph->Compact();
+	auto reclaimed = graph->Compact(SchedulerThreads());
 	if (reclaimed > 0) {
 		graph->Reconnect(); // rebuilt lists can leave a node without in-links, as inserts can
 	}

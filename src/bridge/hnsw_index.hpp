@@ -41,8 +41,9 @@ public:
 	//! graph returns fewer than min(k, rows)), closest first; retired rows included.
 	idx_t Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const;
 	HnswStats Stats() const;
-	//! Frees deleted slots; the caller must hold exclusive access.
-	idx_t Compact();
+	//! Frees deleted slots, repairing lists with `threads` threads; the caller must hold
+	//! exclusive access.
+	idx_t Compact(idx_t threads);
 	//! Links nodes no search could reach; the caller must hold exclusive access.
 	idx_t Reconnect();
 	//! The parameters the graph was built with.

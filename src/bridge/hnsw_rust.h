@@ -53,7 +53,7 @@ size_t hnsw_rs_index_search(const HnswRsIndex *index, const float *q, size_t dim
 size_t hnsw_rs_index_candidates(const HnswRsIndex *index, const float *q, size_t dim, size_t k, size_t ef, size_t cap,
                                 uint64_t *labels, float *distances, HnswStatus *status);
 void hnsw_rs_index_stats(const HnswRsIndex *index, HnswStats *out);
-size_t hnsw_rs_index_compact(HnswRsIndex *index);
+size_t hnsw_rs_index_compact(HnswRsIndex *index, size_t threads);
 size_t hnsw_rs_index_reconnect(HnswRsIndex *index);
 HnswParams hnsw_rs_index_params(const HnswRsIndex *index);
 
