@@ -2,17 +2,13 @@
 they reach 10% of the live nodes, and VACUUM compacts at once. Answers stay equal to the exact
 plan, and a long insert/delete churn keeps the index's stored pages bounded."""
 import numpy as np
-import pyarrow as pa
+from vector_rows import index_and_exact, insert_random, vector_literal
 
 DIM = 64
 
 
 def add(con, lo, hi, rng):
-    vectors = rng.normal(size=(hi - lo, DIM)).astype(np.float32)
-    con.register("batch", pa.table({"id": np.arange(lo, hi),
-                                    "v": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM)}))
-    con.execute(f"INSERT INTO t SELECT id::INTEGER, v::FLOAT[{DIM}] FROM batch")
-    con.unregister("batch")
+    insert_random(con, lo, hi, DIM, rng)
 
 
 def info(con):
@@ -20,15 +16,9 @@ def info(con):
 
 
 def agrees_with_exact(con, rng):
-    con.execute("SET hnsw_ef_search = 10000")  # above the row count: any difference is a lost row
     for _ in range(3):
-        q = "[" + ",".join(f"{x:.5f}" for x in rng.normal(size=DIM)) + f"]::FLOAT[{DIM}]"
-        sql = f"SELECT id FROM t ORDER BY array_distance(v, {q}) LIMIT 10"
-        assert "HNSW_INDEX_SCAN" in con.execute("EXPLAIN " + sql).fetchall()[0][1]
-        got = con.execute(sql).fetchall()
-        con.execute("PRAGMA disable_optimizer")
-        exact = con.execute(sql).fetchall()
-        con.execute("PRAGMA enable_optimizer")
+        q = vector_literal(rng.normal(size=DIM), DIM)
+        got, exact = index_and_exact(con, f"SELECT id FROM t ORDER BY array_distance(v, {q}) LIMIT 10")
         assert got == exact
 
 

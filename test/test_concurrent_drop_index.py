@@ -9,6 +9,7 @@ import time
 
 import duckdb
 import numpy as np
+from vector_rows import index_and_exact
 
 DIM = 32
 SECONDS = 4
@@ -61,8 +62,5 @@ def test_dropping_an_index_under_concurrent_readers_and_writers(connect, tmp_pat
     assert con.execute("SELECT count(*) FROM t").fetchall()[0][0] == 3000 + counts["inserted"]
     con.execute("DROP INDEX IF EXISTS idx")
     con.execute("CREATE INDEX idx ON t USING HNSW (v)")
-    con.execute("SET hnsw_ef_search = 5000")  # above the row count: equal to the exact plan
-    got = con.execute(f"SELECT id FROM t ORDER BY array_distance(v, {query}) LIMIT 5").fetchall()
-    con.execute("PRAGMA disable_optimizer")
-    exact = con.execute(f"SELECT id FROM t ORDER BY array_distance(v, {query}) LIMIT 5").fetchall()
+    got, exact = index_and_exact(con, f"SELECT id FROM t ORDER BY array_distance(v, {query}) LIMIT 5")
     assert got == exact

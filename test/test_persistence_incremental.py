@@ -1,17 +1,13 @@
 """Checkpoints after small changes rewrite few index pages (pragma_hnsw_index_info reports them),
 and the database file stops growing under repeated insert/delete/checkpoint rounds."""
 import numpy as np
-import pyarrow as pa
+from vector_rows import index_and_exact, insert_random, vector_literal
 
 DIM = 128
 
 
 def add(con, lo, hi, rng):
-    vectors = rng.normal(size=(hi - lo, DIM)).astype(np.float32)
-    con.register("batch", pa.table({"id": np.arange(lo, hi),
-                                    "v": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM)}))
-    con.execute(f"INSERT INTO t SELECT id::INTEGER, v::FLOAT[{DIM}] FROM batch")
-    con.unregister("batch")
+    insert_random(con, lo, hi, DIM, rng)
 
 
 def pages(con):
@@ -44,12 +40,7 @@ ROW_GROUP_DIM = 384  # 1.5 KiB per row: the extension starts a new row group aft
 
 
 def add_wide(con, lo, hi, rng):
-    vectors = rng.normal(size=(hi - lo, ROW_GROUP_DIM)).astype(np.float32)
-    con.register("batch", pa.table({"id": np.arange(lo, hi),
-                                    "v": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()),
-                                                                           ROW_GROUP_DIM)}))
-    con.execute(f"INSERT INTO t SELECT id::INTEGER, v::FLOAT[{ROW_GROUP_DIM}] FROM batch")
-    con.unregister("batch")
+    insert_random(con, lo, hi, ROW_GROUP_DIM, rng)
 
 
 def row_group_blocks(con, row_group):
@@ -64,17 +55,9 @@ def row_group_rows(con):
                        "GROUP BY ALL ORDER BY 1").fetchall()
 
 
-def index_and_exact(con, query):
-    literal = "[" + ",".join(f"{x:.6f}" for x in query) + f"]::FLOAT[{ROW_GROUP_DIM}]"
-    sql = f"SELECT id FROM t ORDER BY array_distance(v, {literal}) LIMIT 10"
-    con.execute("SET hnsw_ef_search = 2000")  # ef above the row count: differences are not recall
-    plan = con.execute("EXPLAIN " + sql).fetchall()[0][1]
-    assert "HNSW_INDEX_SCAN" in plan, plan
-    got = [r[0] for r in con.execute(sql).fetchall()]
-    con.execute("PRAGMA disable_optimizer")
-    exact = [r[0] for r in con.execute(sql).fetchall()]
-    con.execute("PRAGMA enable_optimizer")
-    return got, exact
+def nearest_ten(con, query):
+    sql = f"SELECT id FROM t ORDER BY array_distance(v, {vector_literal(query, ROW_GROUP_DIM)}) LIMIT 10"
+    return index_and_exact(con, sql, ef=20_000)
 
 
 def test_small_inserts_leave_checkpointed_row_groups_untouched(connect, tmp_path):
@@ -99,7 +82,7 @@ def test_small_inserts_leave_checkpointed_row_groups_untouched(connect, tmp_path
     # The small row group keeps taking rows (it is not one row group per checkpoint).
     assert row_group_rows(con) == [(0, 12_000), (1, 600)]
     query = rng.normal(size=ROW_GROUP_DIM)
-    got, exact = index_and_exact(con, query)
+    got, exact = nearest_ten(con, query)
     assert got == exact
     con.close()
 
@@ -110,5 +93,5 @@ def test_small_inserts_leave_checkpointed_row_groups_untouched(connect, tmp_path
     assert row_group_blocks(con, 0) == first
     assert row_group_rows(con) == [(0, 12_000), (1, 700)]
     assert con.execute("SELECT count(*) FROM t").fetchall()[0][0] == 12_700 - 6
-    got, exact = index_and_exact(con, query)
+    got, exact = nearest_ten(con, query)
     assert got == exact
