@@ -30,7 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_sql import clustered  # noqa: E402,F401  (one data generator for every benchmark)
+from bench_sql import clustered, write_report  # noqa: E402,F401  (one data generator for every benchmark)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"
@@ -305,11 +305,7 @@ def main():
     for label, steps, formatter in figures(truth, args.rounds):
         hnsw, vss = (cell(results[kind], steps, formatter) for kind in ("hnsw", "vss"))
         lines.append(f"| {label} | {hnsw} | {vss} |")
-    out = ROOT / "bench-results" / "persistence.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"written to {out}")
+    write_report("persistence.md", lines)
 
 
 if __name__ == "__main__":

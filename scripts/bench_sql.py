@@ -37,6 +37,15 @@ def clustered(n, dim, seed, clusters=64):
     return (centres[labels] + rng.normal(size=(n, dim)).astype(np.float32)).astype(np.float32)
 
 
+def write_report(name, lines):
+    """Writes a benchmark's report to bench-results/<name> and prints it."""
+    out = ROOT / "bench-results" / name
+    out.parent.mkdir(exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"written to {out}")
+
+
 def worker(kind, data_path, queries_path, threads):
     """Runs in the engine's own venv; prints one JSON object."""
     import duckdb
@@ -163,11 +172,7 @@ def main():
         f"- p50, each engine's faster way to pass q: hnsw {min(hnsw[2], hnsw[4]):.2f} ms / vss {best_vss:.2f} ms "
         f"= {min(hnsw[2], hnsw[4]) / best_vss:.2f}x",
     ]
-    out = ROOT / "bench-results" / "sql.md"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"written to {out}")
+    write_report("sql.md", lines)
 
 
 if __name__ == "__main__":
