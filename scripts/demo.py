@@ -59,12 +59,35 @@ def has_index(con):
     return con.execute("SELECT count(*) FROM duckdb_indexes() WHERE index_name = 'executions_hnsw'").fetchone()[0] > 0
 
 
+def open_or_build(con, rows):
+    """Reuses the file's executions table and index when it has them with `rows` rows, or builds
+    them; an index an older build of the extension stored unreadably is rebuilt. Returns
+    "reused", "rebuilt index" or "built"."""
+    tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'executions'").fetchall()[0][0]
+    if not (tables and con.execute("SELECT count(*) FROM executions").fetchall()[0][0] == rows and has_index(con)):
+        build(con, rows)
+        return "built"
+    unreadable = con.execute(
+        "SELECT unusable_reason FROM pragma_hnsw_index_info() WHERE index_name = 'executions_hnsw'").fetchall()[0][0]
+    if unreadable:
+        print(f"the stored index cannot be read ({unreadable}): rebuilding it")
+        con.execute("DROP INDEX executions_hnsw")
+        build_index(con)
+        return "rebuilt index"
+    return "reused"
+
+
 def build(con, rows):
     """Creates the table and the index (with the progress bar) and checkpoints them."""
     start = time.perf_counter()
     create_table(con, rows)
     print(f"created executions: {rows} rows x FLOAT[384] by one INSERT ... SELECT in "
           f"{time.perf_counter() - start:.1f}s")
+    build_index(con)
+
+
+def build_index(con):
+    """Creates the index (with the progress bar) and checkpoints it."""
     progress = True
     try:
         con.execute("SET enable_progress_bar = true")
@@ -141,13 +164,9 @@ def main():
     con.execute(f"LOAD '{EXTENSION}'")
     version, simd = con.execute("SELECT hnsw_version(), hnsw_simd()").fetchone()
     print(f"hnsw {version} loaded into DuckDB {duckdb.__version__} (distance kernels: {simd}); database {args.db}")
-    tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'executions'").fetchone()[0]
-    present = tables and con.execute("SELECT count(*) FROM executions").fetchone()[0] == args.rows and has_index(con)
-    if present:
+    if open_or_build(con, args.rows) == "reused":
         print(f"reusing {args.db}: {args.rows} executions and the stored index executions_hnsw "
               f"(opened in {time.perf_counter() - start:.2f}s)")
-    else:
-        build(con, args.rows)
     info = con.execute("SELECT count, approx_memory_usage, levels FROM pragma_hnsw_index_info()").fetchone()
     size = pathlib.Path(args.db).stat().st_size
     print(f"index: {info[0]} vectors, {info[1] / 2**20:.1f} MiB in memory, {info[2]} layers; "

@@ -1,5 +1,6 @@
 """README's main job: the demo runs end to end (at a small size), builds the learning database,
-uses the index, reports high recall against exact search, and a second run reuses the file."""
+uses the index, reports high recall against exact search, a second run reuses the file, and a
+run on a file whose stored index cannot be read rebuilds the index."""
 import pathlib
 import re
 import subprocess
@@ -33,3 +34,14 @@ def test_demo_builds_the_learning_database_then_reuses_it(tmp_path):
     second = run_demo(db)
     assert "reusing" in second and "index built in" not in second
     check_answers(second)
+    # A stored index this build cannot read (here: its magic number damaged, as a file from an
+    # older format would be) is rebuilt, the table kept.
+    raw = bytearray(db.read_bytes())
+    start = raw.find(b"DKHNSWP\x1a")
+    assert start > 0
+    raw[start] ^= 0x01
+    db.write_bytes(raw)
+    third = run_demo(db)
+    assert "the stored index cannot be read" in third and "index built in" in third, third
+    assert "created executions" not in third
+    check_answers(third)

@@ -42,7 +42,8 @@ def test_vss_written_index_is_reported_and_rebuildable(tmp_path, extension_path)
     shutil.copy(FIXTURE, database)
     out = run_script(
         f"""
-{TRY_QUERY}        con.execute("INSERT INTO items SELECT 1000 + id, v FROM items WHERE id < 3")
+{TRY_QUERY}        print("REASON", con.execute("SELECT unusable_reason FROM pragma_hnsw_index_info()").fetchall())
+        con.execute("INSERT INTO items SELECT 1000 + id, v FROM items WHERE id < 3")
         print("ROWS", con.execute("SELECT count(*) FROM items").fetchone()[0])
         con.execute("CHECKPOINT")
         """,
@@ -50,12 +51,14 @@ def test_vss_written_index_is_reported_and_rebuildable(tmp_path, extension_path)
         database,
     )
     assert "QUERY-ERROR" in out and "vss" in out and "DROP INDEX items_v" in out, out
+    assert "REASON [('it was stored by another extension (vss?)" in out, out
     assert "ROWS 503" in out
     # After a reopen the index is still refused (never silently used), and rebuilding works.
     out = run_script(
         f"""
 {TRY_QUERY}        con.execute("DROP INDEX items_v")
         con.execute("CREATE INDEX items_v ON items USING HNSW (v)")
+        print("REASON", con.execute("SELECT unusable_reason FROM pragma_hnsw_index_info()").fetchall())
         con.execute("SET hnsw_ef_search = 600")
         for q in (3, 77, 499):
             got = con.execute({QUERY!r}.format(q=q)).fetchall()
@@ -66,6 +69,7 @@ def test_vss_written_index_is_reported_and_rebuildable(tmp_path, extension_path)
         database,
     )
     assert "QUERY-ERROR" in out and out.count("SAME") == 3, out
+    assert "REASON [(None,)]" in out, out
 
 
 def index_file(tmp_path, extension):

@@ -38,6 +38,7 @@ static const vector<pair<const char *, LogicalType>> &InfoColumns() {
 	    {"ef_search", LogicalType::BIGINT},
 	    {"stored_pages", LogicalType::BIGINT},
 	    {"pages_written", LogicalType::BIGINT},
+	    {"unusable_reason", LogicalType::VARCHAR},
 	};
 	return columns;
 }
@@ -74,7 +75,8 @@ static unique_ptr<GlobalTableFunctionState> InfoInit(ClientContext &context, Tab
 		     Value::BIGINT(options.params.m), Value::BIGINT(options.params.m0),
 		     Value::BIGINT(options.params.ef_construction), Value::BIGINT(options.params.ef_search),
 		     Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().first)),
-		     Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().second))});
+		     Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().second)),
+		     handle->IsUsable() ? Value(LogicalType::VARCHAR) : Value(handle->UnusableReason())});
 	}
 	return std::move(state);
 }
