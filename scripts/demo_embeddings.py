@@ -216,7 +216,11 @@ def build_table(con, model, limit):
     con.execute("INSERT INTO docs SELECT * FROM docs_arrow")
     con.unregister("docs_arrow")
     print(f"loaded docs from an Arrow table in {time.perf_counter() - start:.2f}s")
+    build_index(con)
 
+
+def build_index(con):
+    """Index the docs table's embeddings and checkpoint."""
     start = time.perf_counter()
     con.execute("CREATE INDEX docs_hnsw ON docs USING HNSW (embedding) WITH (metric = 'cosine')")
     print(f"CREATE INDEX docs_hnsw ... USING HNSW (metric = 'cosine'): {time.perf_counter() - start:.2f}s")
@@ -295,8 +299,15 @@ def main():
     version, simd = con.execute("SELECT hnsw_version(), hnsw_simd()").fetchone()
     print(f"hnsw {version} loaded into DuckDB {duckdb.__version__} (distance kernels: {simd}); database {args.db}")
 
+    unreadable = None if args.rebuild or not has_index(con) else con.execute(
+        "SELECT unusable_reason FROM pragma_hnsw_index_info() WHERE index_name = 'docs_hnsw'").fetchone()[0]
     if args.rebuild or not has_index(con):
         build_table(con, model, args.limit)
+    elif unreadable:
+        # A file from an older build of the extension: the embeddings are kept, the index rebuilt.
+        print(f"reusing the docs table; its stored index cannot be read ({unreadable}): rebuilding it")
+        con.execute("DROP INDEX docs_hnsw")
+        build_index(con)
     else:
         print("reusing the docs table and its index (--rebuild embeds the corpus again)")
     count, memory, levels, ef_search = con.execute(
