@@ -125,9 +125,14 @@ def plan_line(con, sql, params):
     return hits[0] if hits else next(line for line in lines if line)
 
 
+def embedding_of(con, task_id):
+    """The query parameters for the executions most similar to task `task_id`."""
+    return [con.execute("SELECT embedding FROM executions WHERE task_id = ?", [task_id]).fetchall()[0][0]]
+
+
 def show_similar(con, task_id):
     """Prints the executions most similar to one task, with the plan line."""
-    params = [con.execute("SELECT embedding FROM executions WHERE task_id = ?", [task_id]).fetchone()[0]]
+    params = embedding_of(con, task_id)
     rows, ms = median_ms(con, SIMILAR, params, repeat=3)
     print(f"\nexecutions most similar to task {task_id} ({ms:.1f} ms; plan: {plan_line(con, SIMILAR, params)}):")
     for tid, task_type, description, distance in rows[:6]:
@@ -139,8 +144,7 @@ def measure(con, rows, queries):
     """recall@10 of the index against exact search, and median latencies of both."""
     recall, t_index, t_exact = [], [], []
     for i in range(queries):
-        task_id = 1 + i * 997 % rows
-        params = [con.execute("SELECT embedding FROM executions WHERE task_id = ?", [task_id]).fetchone()[0]]
+        params = embedding_of(con, 1 + i * 997 % rows)
         got, ms = median_ms(con, SIMILAR, params, repeat=3)
         t_index.append(ms)
         con.execute("SET disabled_optimizers = 'extension'")

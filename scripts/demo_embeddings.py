@@ -299,11 +299,10 @@ def main():
     version, simd = con.execute("SELECT hnsw_version(), hnsw_simd()").fetchone()
     print(f"hnsw {version} loaded into DuckDB {duckdb.__version__} (distance kernels: {simd}); database {args.db}")
 
-    unreadable = None if args.rebuild or not has_index(con) else con.execute(
-        "SELECT unusable_reason FROM pragma_hnsw_index_info() WHERE index_name = 'docs_hnsw'").fetchone()[0]
     if args.rebuild or not has_index(con):
         build_table(con, model, args.limit)
-    elif unreadable:
+    elif unreadable := con.execute(
+            "SELECT unusable_reason FROM pragma_hnsw_index_info() WHERE index_name = 'docs_hnsw'").fetchone()[0]:
         # A file from an older build of the extension: the embeddings are kept, the index rebuilt.
         print(f"reusing the docs table; its stored index cannot be read ({unreadable}): rebuilding it")
         con.execute("DROP INDEX docs_hnsw")

@@ -263,16 +263,17 @@ void HNSWIndex::PurgeRetired() {
 //! still cost search time (they route but are never returned) and their slots wait for reuse.
 static constexpr idx_t COMPACT_DELETED_PERCENT = 10;
 
-void HNSWIndex::CompactDeleted(bool any_deleted) {
+idx_t HNSWIndex::CompactDeleted(bool any_deleted) {
 	if (!graph) {
-		return;
+		return 0;
 	}
 	auto stats = graph->Stats();
 	if (stats.deleted == 0 || (!any_deleted && stats.deleted * 100 < stats.count * COMPACT_DELETED_PERCENT)) {
-		return;
+		return 0;
 	}
-	graph->Compact(SchedulerThreads());
+	auto reclaimed = graph->Compact(SchedulerThreads());
 	graph->Reconnect(); // rebuilt lists can leave a node without in-links, as inserts can
+	return reclaimed;
 }
 
 void HNSWIndex::RepairReachability(bool any_growth) {
@@ -406,14 +407,7 @@ idx_t HNSWIndex::Compact() {
 	IndexLock guard(*this);
 	EnsureLoaded();
 	PurgeRetired();
-	if (!graph) {
-		return 0;
-	}
-	auto reclaimed = graph->Compact(SchedulerThreads());
-	if (reclaimed > 0) {
-		graph->Reconnect(); // rebuilt lists can leave a node without in-links, as inserts can
-	}
-	return reclaimed;
+	return CompactDeleted(true);
 }
 
 idx_t HNSWIndex::Reconnect() {

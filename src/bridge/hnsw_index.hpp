@@ -130,8 +130,9 @@ private:
 	//! Deletes retired rows that no active snapshot can see any more (writers only).
 	void PurgeRetired();
 	//! Compacts the graph (and relinks) once deleted nodes reach COMPACT_DELETED_PERCENT of the
-	//! live ones, or if `any_deleted` and there are some; needs exclusive access.
-	void CompactDeleted(bool any_deleted);
+	//! live ones, or if `any_deleted` and there are some; returns the slots freed. Needs
+	//! exclusive access.
+	idx_t CompactDeleted(bool any_deleted);
 	//! Relinks nodes no search can reach, after enough inserts (or any, if `any_growth`);
 	//! needs exclusive access (the entry's write lock, as appends and checkpoints hold).
 	void RepairReachability(bool any_growth);
