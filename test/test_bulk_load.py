@@ -1,4 +1,4 @@
-"""scripts/bulk_load.py: .npy, Parquet and CSV embeddings land in a FLOAT[n] column exactly, an
+"""scripts/load/bulk_load.py: .npy, Parquet and CSV embeddings land in a FLOAT[n] column exactly, an
 indexed table keeps its index in step, and files of the wrong shape are refused before any row
 is inserted."""
 import pathlib
@@ -11,13 +11,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "scripts" / "bulk_load.py"
 DIM = 384
 
 
 def run(db, table, path, extension):
-    return subprocess.run([sys.executable, str(SCRIPT), str(db), table, str(path), "--extension", str(extension)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-m", "scripts.load.bulk_load", str(db), table, str(path),
+                           "--extension", str(extension)], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def stored(db, extension, table):

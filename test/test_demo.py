@@ -10,8 +10,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def run_demo(db):
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "demo.py"), "--db", str(db), "--rows", "4000",
-                          "--queries", "8"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-m", "scripts.demo.learning", "--db", str(db), "--rows", "4000",
+                          "--queries", "8"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     return out.stdout
 

@@ -1,4 +1,4 @@
-"""scripts/learning_demo.ipynb runs top to bottom (at a small size) in a fresh kernel: it uses the
+"""scripts/demo/learning.ipynb runs top to bottom (at a small size) in a fresh kernel: it uses the
 index, its ef_search sweep reaches recall@10 >= 0.95, and it draws the recall/latency plot. Only
 the optional real-embedding section may report itself skipped, and only when its packages or
 database are absent."""
@@ -10,7 +10,7 @@ import nbclient
 import nbformat
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-NOTEBOOK = ROOT / "scripts" / "learning_demo.ipynb"
+NOTEBOOK = ROOT / "scripts" / "demo" / "learning.ipynb"
 
 
 def text_of(cell):
@@ -23,8 +23,9 @@ def test_notebook_runs_top_to_bottom(tmp_path, extension_path, monkeypatch):
     monkeypatch.setenv("HNSW_EXTENSION", str(extension_path))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    # The kernel starts in the repository root, where `scripts` imports as a package.
     nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT / "scripts")}}).execute()
+                            resources={"metadata": {"path": str(ROOT)}}).execute()
 
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     output = "\n".join(text_of(cell) for cell in code)

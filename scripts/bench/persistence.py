@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Persistence benchmark: what an HNSW index costs on disk and on reopen, in one run, for
   - hnsw (this extension) on DuckDB 2.0.0,
   - vss on DuckDB 1.5.5 (duckdb==1.5.5 + duckdb-extension-vss==1.5.5 from PyPI, in .venv-vss),
@@ -13,87 +12,43 @@ Data: 100k x 384 clustered, seeded; 20 queries from the same distribution.
 Every step runs in its own subprocess, so a crash only loses that step; errors land in the table.
 Writes bench-results/persistence.md.
 
-    make bench-persistence  # or: .venv/bin/python scripts/bench_persistence.py [--rows N] [--dim D]
-                            #     [--rounds R] [--extension PATH]
+    make bench-persistence  # or: .venv/bin/python -m scripts.bench.persistence [--rows N] [--dim D]
+                            #     [--rounds R] [--threads N] [--extension PATH]
 """
 import argparse
 import json
-import os
 import pathlib
-import platform
-import shlex
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_sql import clustered, write_report  # noqa: E402,F401  (one data generator for every benchmark)
+import duckdb
+import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"
-VSS_PYTHON = ROOT / ".venv-vss" / "bin" / "python"
-K = 10
+from scripts.common import (EXTENSION, K, REPORTS, VSS_PYTHON, clustered, command_line, connect, exact_top_k,
+                            extension_version, file_mib, insert_vectors, knn_sql, machine, mean_recall,
+                            plan_uses_index, require_vss_and_extension, timed, worker_json, write_report)
+
+SEED = 7
 QUERIES = 20
 BATCH = 100
 STEPS = ("sizes", "reopen", "growth")
 
 
-def open_database(kind, path, extension, threads):
-    """Connects to the database file and loads the engine's HNSW extension with persistence enabled."""
-    import duckdb
-
-    if kind == "hnsw":
-        con = duckdb.connect(str(path), config={"allow_unsigned_extensions": "true"})
-        con.execute(f"LOAD '{extension}'")
-    else:
-        import duckdb_extension_vss
-
-        vss = pathlib.Path(duckdb_extension_vss.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-        con = duckdb.connect(str(path))
-        con.execute(f"LOAD '{vss / 'vss.duckdb_extension'}'")
-    con.execute("SET hnsw_enable_experimental_persistence = true")
-    con.execute(f"SET threads = {threads}")
-    return con
-
-
-def add_rows(con, ids, vectors, create):
-    """Copies (id, vector) rows into items through a pyarrow table, creating items when asked."""
-    import pyarrow as pa
-
-    dim = vectors.shape[1]
-    batch = pa.table({"id": ids, "v": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), dim)})
-    con.register("batch_arrow", batch)
-    select = f"SELECT id::INTEGER AS id, v::FLOAT[{dim}] AS v FROM batch_arrow"
-    con.execute(f"CREATE TABLE items AS {select}" if create else f"INSERT INTO items {select}")
-    con.unregister("batch_arrow")
-
-
-def file_mib(path):
-    """Size of a database file plus its WAL (if any) in MiB."""
-    wal = pathlib.Path(f"{path}.wal")
-    return (path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)) / 2**20
-
-
 def step_sizes(kind, tmp, data, rows, extension, threads):
     """Writes tmp/indexed.db: its size with the table only, CREATE INDEX time, and its size with the index."""
-    import numpy as np
-
     path = tmp / "indexed.db"
-    con = open_database(kind, path, extension, threads)
-    add_rows(con, np.arange(rows), data[:rows], create=True)
+    con = connect(path, kind, extension, threads=threads, persistent=True)
+    insert_vectors(con, "items", np.arange(rows), data[:rows], create=True)
     con.execute("CHECKPOINT")
     con.close()
     result = {"table_mib": file_mib(path)}
-    con = open_database(kind, path, extension, threads)
-    start = time.perf_counter()
-    con.execute("CREATE INDEX idx ON items USING HNSW (v)")
-    result["create_index_s"] = time.perf_counter() - start
+    con = connect(path, kind, extension, threads=threads, persistent=True)
+    result["create_index_s"] = timed(lambda: con.execute("CREATE INDEX idx ON items USING HNSW (v)"))
     con.execute("CHECKPOINT")
-    result["extension_version"] = con.execute(
-        "SELECT extension_version FROM duckdb_extensions() WHERE extension_name = ?", [kind]).fetchone()[0]
+    result["extension_version"] = extension_version(con, kind)
     con.close()
     result["indexed_mib"] = file_mib(path)
     return result
@@ -101,17 +56,15 @@ def step_sizes(kind, tmp, data, rows, extension, threads):
 
 def step_reopen(kind, tmp, queries, extension, threads):
     """Opens tmp/indexed.db in this fresh process: time to the first query's result, a warm query, plan, answers."""
-    dim = queries.shape[1]
-    sqls = [f"SELECT id FROM items ORDER BY array_distance(v, {q.tolist()}::FLOAT[{dim}]) LIMIT {K}" for q in queries]
+    sqls = [knn_sql(queries.shape[1], q) for q in queries]
     start = time.perf_counter()
-    con = open_database(kind, tmp / "indexed.db", extension, threads)
+    con = connect(tmp / "indexed.db", kind, extension, threads=threads, persistent=True)
     con.execute(sqls[0]).fetchall()
     result = {"first_query_s": time.perf_counter() - start}
     start = time.perf_counter()
     con.execute(sqls[1]).fetchall()
     result["second_query_ms"] = (time.perf_counter() - start) * 1000
-    plan = con.execute("EXPLAIN " + sqls[0]).fetchall()[0][1]
-    result["plan_uses_index"] = "HNSW_INDEX_SCAN" in plan.upper().replace(" ", "_")
+    result["plan_uses_index"] = plan_uses_index(con, sqls[0])
     result["answers"] = [[row[0] for row in con.execute(sql).fetchall()] for sql in sqls]
     con.close()
     return result
@@ -119,14 +72,12 @@ def step_reopen(kind, tmp, queries, extension, threads):
 
 def step_growth(kind, tmp, data, rows, rounds, extension, threads):
     """Grows a copy of tmp/indexed.db by rounds x (BATCH rows; CHECKPOINT); builds a fresh file of the same rows."""
-    import numpy as np
-
     grown = tmp / "grown.db"
     shutil.copyfile(tmp / "indexed.db", grown)
-    con = open_database(kind, grown, extension, threads)
+    con = connect(grown, kind, extension, threads=threads, persistent=True)
     checkpoint_times, pages_written, stored_pages = [], [], 0
     for first in range(rows, rows + rounds * BATCH, BATCH):
-        add_rows(con, np.arange(first, first + BATCH), data[first : first + BATCH], create=False)
+        insert_vectors(con, "items", np.arange(first, first + BATCH), data[first : first + BATCH])
         start = time.perf_counter()
         con.execute("CHECKPOINT")
         checkpoint_times.append(time.perf_counter() - start)
@@ -137,8 +88,8 @@ def step_growth(kind, tmp, data, rows, rounds, extension, threads):
     con.close()
     total = rows + rounds * BATCH
     fresh = tmp / "fresh.db"
-    con = open_database(kind, fresh, extension, threads)
-    add_rows(con, np.arange(total), data[:total], create=True)
+    con = connect(fresh, kind, extension, threads=threads, persistent=True)
+    insert_vectors(con, "items", np.arange(total), data[:total], create=True)
     con.execute("CREATE INDEX idx ON items USING HNSW (v)")
     con.execute("CHECKPOINT")
     con.close()
@@ -150,9 +101,6 @@ def step_growth(kind, tmp, data, rows, rounds, extension, threads):
 
 def worker(kind, step, tmp, rows, rounds, extension, threads):
     """Runs one step in the engine's own venv; prints one JSON object (with "error" if the step failed)."""
-    import duckdb
-    import numpy as np
-
     tmp = pathlib.Path(tmp)
     data, queries = np.load(tmp / "data.npy"), np.load(tmp / "queries.npy")
     result = {"duckdb": duckdb.__version__}
@@ -170,25 +118,13 @@ def worker(kind, step, tmp, rows, rounds, extension, threads):
 
 def run_worker(python, kind, step, tmp, args):
     """Runs one step of one engine in a subprocess; a crash becomes an "error" entry."""
-    cmd = [str(python), __file__, "--worker", kind, "--step", step, "--tmp", str(tmp), "--rows", str(args.rows),
-           "--rounds", str(args.rounds), "--extension", str(args.extension), "--threads", str(args.threads)]
-    return step_result(step, subprocess.run(cmd, capture_output=True, text=True))
-
-
-def step_result(step, out):
-    """The JSON line a finished worker printed, or an "error" entry saying how it ended."""
-    lines = out.stdout.strip().splitlines()
-    if out.returncode != 0 or not lines:
-        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        how = f"killed by signal {-out.returncode}" if out.returncode < 0 else f"exited with code {out.returncode}"
-        return {"error": f"{step} step {how}: {tail}"}
-    return json.loads(lines[-1])
+    worker_args = ["--worker", kind, "--step", step, "--tmp", tmp, "--rows", args.rows, "--rounds", args.rounds,
+                   "--extension", args.extension.resolve(), "--threads", args.threads]
+    return worker_json(python, __spec__.name, worker_args, step)
 
 
 def run_engine(python, kind, data, queries, args):
     """Runs the steps of one engine in order in a fresh temp directory; later steps skip if sizes failed."""
-    import numpy as np
-
     results = {}
     with tempfile.TemporaryDirectory(prefix=f"bench-persistence-{kind}-") as tmp:
         np.save(pathlib.Path(tmp) / "data.npy", data)
@@ -202,29 +138,22 @@ def run_engine(python, kind, data, queries, args):
     return results
 
 
-def cpu_model():
-    """CPU model name from /proc/cpuinfo, or the platform's processor string."""
-    cpuinfo = pathlib.Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def figures(truth, rounds):
     """Table rows in report order: (label, steps the figure needs, formatter over one engine's step results)."""
     def ratio(a, b):
+        """a / b as 'N.NNx'."""
         return f"{a / b:.2f}x"
 
     def pages_figure(e):
+        """Mean index pages a CHECKPOINT rewrote, of the pages stored (hnsw reports them, vss does not)."""
         growth = e["growth"]
         if growth.get("pages_written") is None:
             return "whole index (not reported)"
         return f"{growth['pages_written']:.1f} of {growth['stored_pages']}"
 
     def recall(e):
-        return f"{statistics.mean(len(set(a) & t) / K for a, t in zip(e['reopen']['answers'], truth)):.3f}"
+        """recall@10 of the answers after reopen."""
+        return f"{mean_recall(e['reopen']['answers'], truth):.3f}"
 
     return [
         ("1. table-only file, MiB", ("sizes",), lambda e: f"{e['sizes']['table_mib']:.1f}"),
@@ -263,6 +192,7 @@ def versions(results):
 
 
 def main():
+    """Parses arguments; runs one worker step, or every step of both engines and writes the report."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--dim", type=int, default=384)
@@ -277,27 +207,19 @@ def main():
         worker(args.worker, args.step, args.tmp, args.rows, args.rounds, args.extension.resolve(), args.threads)
         return
 
-    import numpy as np
-
-    if not VSS_PYTHON.exists():
-        sys.exit("missing .venv-vss: run `make bench-persistence` (it installs duckdb==1.5.5 + duckdb-extension-vss)")
-    if not args.extension.exists():
-        sys.exit(f"missing {args.extension}: run `make release` or pass --extension")
+    require_vss_and_extension(args.extension, "bench-persistence")
     total = args.rows + args.rounds * BATCH
-    allv = clustered(total + QUERIES, args.dim, seed=7)
+    allv = clustered(total + QUERIES, args.dim, seed=SEED)
     data, queries = allv[:total], allv[total:]
-    initial = data[: args.rows].astype(np.float64)
-    norms = (initial**2).sum(axis=1)
-    truth = [set(np.argsort(norms - 2 * initial @ q.astype(np.float64))[:K].tolist()) for q in queries]
+    truth = exact_top_k(data[: args.rows], queries)
     results = {kind: run_engine(python, kind, data, queries, args)
                for kind, python in (("hnsw", sys.executable), ("vss", VSS_PYTHON))}
-    command = shlex.join([os.path.relpath(sys.executable, ROOT), *sys.argv])
     lines = [
         f"# Persistence benchmark ({time.strftime('%Y-%m-%d')})",
         "",
-        f"Machine: {platform.platform()}, {cpu_model()}, {os.cpu_count()} cores, SET threads={args.threads}. "
-        f"Data: {args.rows} x {args.dim} clustered (seed 7), growth {args.rounds} x {BATCH} rows, {QUERIES} "
-        f"queries, k={K}, index defaults. Versions: {versions(results)}. Command: `{command}`.",
+        f"Machine: {machine()}, SET threads={args.threads}. "
+        f"Data: {args.rows} x {args.dim} clustered (seed {SEED}), growth {args.rounds} x {BATCH} rows, {QUERIES} "
+        f"queries, k={K}, index defaults. Versions: {versions(results)}. Command: `{command_line()}`.",
         "",
         "| figure | hnsw | vss |",
         "|---|---|---|",
@@ -305,7 +227,7 @@ def main():
     for label, steps, formatter in figures(truth, args.rounds):
         hnsw, vss = (cell(results[kind], steps, formatter) for kind in ("hnsw", "vss"))
         lines.append(f"| {label} | {hnsw} | {vss} |")
-    write_report("persistence.md", lines)
+    write_report(REPORTS / "persistence.md", lines)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Comparison benchmark, one run, one table file, for four engines:
   - hnsw: this extension on DuckDB 2.0.0,
   - exact: no index, DuckDB 2.0.0 (brute-force ORDER BY array_distance ... LIMIT 10),
@@ -12,36 +11,32 @@ the table): build (CREATE INDEX with 1 thread, dropped, then with 2 threads on a
 for the later steps; index memory; file size after CHECKPOINT; plan check), sweep (p50/p99 latency,
 QPS and recall@10 for hnsw_ef_search in 16..256), insert (rows/s of one INSERT ... SELECT from an
 Arrow table of 5000 new rows x --scale, 2 threads). Then rows/s of every bulk-loading path
-(scripts/bulk_load.py --bench). Writes bench-results/bench.md and prints it.
+(python -m scripts.load.bulk_load --bench). Writes bench-results/bench.md and prints it.
 
-    make bench    # or: .venv/bin/python scripts/bench.py [--datasets clustered-128,gaussian-128,clustered-384]
-                  #     [--scale 1.0] [--queries 200] [--output PATH] [--extension PATH]
+    make bench    # or: .venv/bin/python -m scripts.bench.compare
+                  #     [--datasets clustered-128,gaussian-128,clustered-384] [--scale 1.0] [--queries 200]
+                  #     [--output PATH] [--extension PATH]
 """
 import argparse
 import importlib.metadata
 import json
-import os
 import pathlib
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from bench_persistence import add_rows, cpu_model, file_mib, open_database, step_result  # noqa: E402
-from bench_sql import clustered  # noqa: E402
+import duckdb
+import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"
-OUTPUT = ROOT / "bench-results" / "bench.md"
-VSS_PYTHON = ROOT / ".venv-vss" / "bin" / "python"
-K = 10
+from scripts.common import (EXTENSION, K, REPORTS, VSS_PYTHON, WARMUP_QUERIES, clustered, command_line, connect,
+                            exact_top_k, extension_version, file_mib, gaussian, insert_vectors, knn_sql, machine,
+                            mean_recall, plan_uses_index, require_vss_and_extension, run_module, search_latencies,
+                            timed, worker_json, write_report)
+
+OUTPUT = REPORTS / "bench.md"
 SEED = 7
 EF_SWEEP = (16, 32, 64, 128, 256)
-WARMUP = 5
 INSERT_ROWS = 5000
 RECALL_TARGET = 0.95
 STEP_TIMEOUT_S = 900
@@ -56,11 +51,9 @@ STEPS = ("build", "sweep", "insert")
 
 def vectors(distribution, n, dim):
     """n seeded float32 vectors of the dataset's distribution."""
-    import numpy as np
-
     if distribution == "clustered":
         return clustered(n, dim, seed=SEED)
-    return np.random.default_rng(SEED).normal(size=(n, dim)).astype(np.float32)
+    return gaussian(n, dim, seed=SEED)
 
 
 def attempt(result, key, measure):
@@ -71,29 +64,11 @@ def attempt(result, key, measure):
         result[key] = f"error: {type(error).__name__}: {error}"
 
 
-def timed(action):
-    """Seconds taken by action()."""
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
-
-
-def connect(kind, path, extension, threads):
-    """Opens the DuckDB file for an engine: hnsw or vss loaded with persistence on, or plain DuckDB for exact."""
-    if kind != "exact":
-        return open_database(kind, path, extension, threads)
-    import duckdb
-
-    con = duckdb.connect(str(path))
-    con.execute(f"SET threads = {threads}")
-    return con
-
-
 def query_form(kind, dim):
     """The engine's query and how to bind one query vector: a prepared parameter on 2.0.0, a literal on 1.5.5."""
     if kind == "vss":
-        return lambda q: (f"SELECT id FROM items ORDER BY array_distance(v, {q.tolist()}::FLOAT[{dim}]) LIMIT {K}", [])
-    sql = f"SELECT id FROM items ORDER BY array_distance(v, ?::FLOAT[{dim}]) LIMIT {K}"
+        return lambda q: (knn_sql(dim, q), [])
+    sql = knn_sql(dim)
     return lambda q: (sql, [q.tolist()])
 
 
@@ -115,19 +90,15 @@ def rebuild_index(con):
 
 def duckdb_build(kind, tmp, extension):
     """Table on a file database; CREATE INDEX with 1 thread (dropped), then 2 threads; memory, file size, plan."""
-    import duckdb
-    import numpy as np
-
     data, queries = np.load(tmp / "data.npy"), np.load(tmp / "queries.npy")
     result = {"duckdb": duckdb.__version__}
     path = tmp / "items.db"
-    con = connect(kind, path, extension, threads=2)
-    add_rows(con, np.arange(len(data)), data, create=True)
+    con = connect(path, kind, extension, threads=2, persistent=True)
+    insert_vectors(con, "items", np.arange(len(data)), data, create=True)
     con.execute("CHECKPOINT")
     result["table_mib"] = file_mib(path)
     if kind != "exact":
-        result["extension_version"] = con.execute(
-            "SELECT extension_version FROM duckdb_extensions() WHERE extension_name = ?", [kind]).fetchall()[0][0]
+        result["extension_version"] = extension_version(con, kind)
         for threads in (1, 2):
             con.execute(f"SET threads = {threads}")
             attempt(result, f"build_{threads}t_s", lambda: rebuild_index(con))
@@ -135,64 +106,46 @@ def duckdb_build(kind, tmp, extension):
         con.execute("CHECKPOINT")
     result["file_mib"] = file_mib(path)
     sql, params = query_form(kind, data.shape[1])(queries[0])
-    plan = con.execute("EXPLAIN " + sql, params).fetchall()[0][1]
-    result["plan_uses_index"] = "HNSW_INDEX_SCAN" in plan.upper().replace(" ", "_")
+    result["plan_uses_index"] = plan_uses_index(con, sql, params)
     con.close()
     if kind == "vss":
         result["vss_package"] = importlib.metadata.version("duckdb-extension-vss")
     return result
 
 
-def latencies_and_answers(search, queries):
-    """Runs WARMUP queries untimed, then every query once: per-query latencies (ms) and answer ids."""
-    for q in queries[:WARMUP]:
-        search(q)
-    latencies, answers = [], []
-    for q in queries:
-        start = time.perf_counter()
-        ids = search(q)
-        latencies.append((time.perf_counter() - start) * 1000)
-        answers.append([int(i) for i in ids])
-    return {"latencies_ms": latencies, "answers": answers}
-
-
 def duckdb_sweep(kind, tmp, extension):
     """Reopens the built file; latencies and answers for each hnsw_ef_search (one run without index for exact)."""
-    import numpy as np
-
     queries = np.load(tmp / "queries.npy")
-    con = connect(kind, tmp / "items.db", extension, threads=2)
+    con = connect(tmp / "items.db", kind, extension, threads=2, persistent=True)
     form = query_form(kind, queries.shape[1])
 
     def search(q):
+        """Ids of the top-K answer to one query vector."""
         sql, params = form(q)
         return [row[0] for row in con.execute(sql, params).fetchall()]
 
     if kind == "exact":
-        return {"sweep": {"-": latencies_and_answers(search, queries)}}
+        return {"sweep": {"-": search_latencies(search, queries)}}
     sweep = {}
     for ef in EF_SWEEP:
         con.execute(f"SET hnsw_ef_search = {ef}")
-        attempt(sweep, str(ef), lambda: latencies_and_answers(search, queries))
+        attempt(sweep, str(ef), lambda: search_latencies(search, queries))
     return {"sweep": sweep}
 
 
 def duckdb_insert(kind, tmp, extension):
     """Reopens the built file; rows/s of one INSERT ... SELECT of the new rows from an Arrow table (2 threads)."""
-    import numpy as np
-
     extra = np.load(tmp / "extra.npy")
-    con = connect(kind, tmp / "items.db", extension, threads=2)
+    con = connect(tmp / "items.db", kind, extension, threads=2, persistent=True)
     first_id = con.execute("SELECT count(*) FROM items").fetchall()[0][0]
-    seconds = timed(lambda: add_rows(con, np.arange(first_id, first_id + len(extra)), extra, create=False))
+    seconds = timed(lambda: insert_vectors(con, "items", np.arange(first_id, first_id + len(extra)), extra))
     con.close()
     return {"insert_rows_per_s": len(extra) / seconds}
 
 
 def hnswlib_build(tmp):
     """add_items with 1, then 2 threads, each into a fresh index; saves the latter (its size: memory and file)."""
-    import hnswlib
-    import numpy as np
+    import hnswlib  # not installed in .venv-vss, which imports this module for its workers
 
     data = np.load(tmp / "data.npy")
     result = {"hnswlib": importlib.metadata.version("hnswlib")}
@@ -210,7 +163,6 @@ def hnswlib_build(tmp):
 def hnswlib_sweep(tmp):
     """Loads the saved index; latencies and answers of single-query knn_query for each ef."""
     import hnswlib
-    import numpy as np
 
     queries = np.load(tmp / "queries.npy")
     index = hnswlib.Index(space="l2", dim=queries.shape[1])
@@ -218,7 +170,7 @@ def hnswlib_sweep(tmp):
     sweep = {}
     for ef in EF_SWEEP:
         index.set_ef(ef)
-        attempt(sweep, str(ef), lambda: latencies_and_answers(
+        attempt(sweep, str(ef), lambda: search_latencies(
             lambda q: index.knn_query(q, k=K, num_threads=1)[0][0], queries))
     return {"sweep": sweep}
 
@@ -226,7 +178,6 @@ def hnswlib_sweep(tmp):
 def hnswlib_insert(tmp):
     """Loads the saved index with room for the new rows; rows/s of add_items with 2 threads."""
     import hnswlib
-    import numpy as np
 
     extra = np.load(tmp / "extra.npy")
     index = hnswlib.Index(space="l2", dim=extra.shape[1])
@@ -255,12 +206,8 @@ def worker(kind, step, tmp, extension):
 def run_worker(kind, step, tmp, extension):
     """Runs one step of one engine in a subprocess; a crash or timeout becomes an "error" entry."""
     python = VSS_PYTHON if kind == "vss" else sys.executable
-    cmd = [str(python), __file__, "--worker", kind, "--step", step, "--tmp", str(tmp), "--extension", str(extension)]
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=STEP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return {"error": f"{step} step timed out after {STEP_TIMEOUT_S} s"}
-    return step_result(step, out)
+    worker_args = ["--worker", kind, "--step", step, "--tmp", tmp, "--extension", extension]
+    return worker_json(python, __spec__.name, worker_args, step, timeout=STEP_TIMEOUT_S)
 
 
 def run_engine(kind, tmp, extension):
@@ -281,25 +228,14 @@ def run_engine(kind, tmp, extension):
     return results
 
 
-def ground_truth(data, queries):
-    """Exact top-K ids per query by float64 L2, as sets."""
-    import numpy as np
-
-    d64 = data.astype(np.float64)
-    norms = (d64**2).sum(axis=1)
-    return [set(np.argsort(norms - 2 * d64 @ q.astype(np.float64))[:K].tolist()) for q in queries]
-
-
 def run_dataset(name, scale, query_count, extension):
     """Generates one dataset and its ground truth, runs every engine on it; returns (shape, truth, results)."""
-    import numpy as np
-
     base_rows, dim, distribution = DATASETS[name]
     rows = max(K, round(base_rows * scale))
     extra_rows = max(1, round(INSERT_ROWS * scale))
     allv = vectors(distribution, rows + extra_rows + query_count, dim)
     data, extra, queries = allv[:rows], allv[rows : rows + extra_rows], allv[rows + extra_rows :]
-    truth = ground_truth(data, queries)
+    truth = exact_top_k(data, queries)
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
         tmp = pathlib.Path(tmp)
         for file_name, array in (("data.npy", data), ("extra.npy", extra), ("queries.npy", queries)):
@@ -332,8 +268,6 @@ def fmt(value, spec, errors):
 
 def sweep_points(results, truth):
     """Per engine, its sweep points in ef order: dicts of ef and recall, p50, p99, qps, or of ef and error."""
-    import numpy as np
-
     points = {}
     for kind in ENGINES:
         sweep = figure(results[kind], "sweep", "sweep")
@@ -348,7 +282,7 @@ def sweep_points(results, truth):
             latencies = run["latencies_ms"]
             points[kind].append({
                 "ef": ef,
-                "recall": statistics.mean(len(set(a) & t) / K for a, t in zip(run["answers"], truth)),
+                "recall": mean_recall(run["answers"], truth),
                 "p50": float(np.percentile(latencies, 50)),
                 "p99": float(np.percentile(latencies, 99)),
                 "qps": 1000 / statistics.mean(latencies),
@@ -422,6 +356,7 @@ def ratio_rows(name, results, points):
 def versions(sections):
     """Versions of DuckDB, the hnsw extension, vss and hnswlib, from the first build step that reported them."""
     def first(kind, key):
+        """The value a build step of the engine reported under key first, or '?'."""
         for _, _, _, results, _ in sections:
             value = results[kind]["build"].get(key)
             if value is not None:
@@ -435,12 +370,11 @@ def versions(sections):
 
 def report(sections, args, seconds):
     """The whole markdown report."""
-    command = shlex.join([os.path.relpath(sys.executable, ROOT), *sys.argv])
     lines = [
         f"# HNSW comparison benchmark ({time.strftime('%Y-%m-%d %H:%M')})",
         "",
-        f"Machine: {platform.platform()}, {cpu_model()}, {os.cpu_count()} cores. Versions: {versions(sections)}. "
-        f"Command: `{command}` (scale {args.scale}, {seconds / 60:.1f} min).",
+        f"Machine: {machine()}. Versions: {versions(sections)}. "
+        f"Command: `{command_line()}` (scale {args.scale}, {seconds / 60:.1f} min).",
         "",
         f"Seed {SEED}; metric l2sq; k={K}; index defaults M=16, ef_construction=128, ef_search=64 (hnswlib given "
         "M=16, ef_construction=128). Ground truth: NumPy exact top-10 in float64.",
@@ -456,7 +390,7 @@ def report(sections, args, seconds):
         "BY array_distance(v, ?::FLOAT[d]) LIMIT 10` with the query as a prepared parameter; vss: the same with the "
         "query vector as a literal `[...]::FLOAT[d]` (DuckDB 1.5.5's Python client binds a FLOAT[d] list parameter "
         "in ~35 ms, so literals are its fast path); hnswlib: knn_query(q, k=10, num_threads=1). ef = SET "
-        f"hnsw_ef_search / set_ef; {WARMUP} untimed warm-up queries per ef; QPS = 1000 / mean latency (ms).",
+        f"hnsw_ef_search / set_ef; {WARMUP_QUERIES} untimed warm-up queries per ef; QPS = 1000 / mean latency (ms).",
         "- insert: one INSERT INTO items SELECT ... FROM an Arrow table of new rows (new ids, same distribution) "
         "into the indexed table with SET threads = 2 (exact: no index); hnswlib: add_items(num_threads=2).",
         "",
@@ -478,15 +412,14 @@ def report(sections, args, seconds):
 
 
 def bulk_loading_section(scale):
-    """Rows/s of each way to load 384-d embeddings (scripts/bulk_load.py --bench), as markdown."""
+    """Rows/s of each way to load 384-d embeddings (python -m scripts.load.bulk_load --bench), as markdown."""
     rows = max(2_000, int(200_000 * scale))
     print(f"bulk loading, {rows} rows ...", flush=True)
-    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "bulk_load.py"), "--bench", "--rows", str(rows),
-                          "--dim", "384"], capture_output=True, text=True)
+    out = run_module(sys.executable, "scripts.load.bulk_load", ["--bench", "--rows", rows, "--dim", 384])
     if out.returncode != 0:
         tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
         return f"\n## Bulk loading\n\nfailed: {tail}\n"
-    return (f"\n## Bulk loading: {rows} rows x FLOAT[384] (`scripts/bulk_load.py --bench`)\n\n"
+    return (f"\n## Bulk loading: {rows} rows x FLOAT[384] (`python -m scripts.load.bulk_load --bench`)\n\n"
             f"{out.stdout.strip()}\n")
 
 
@@ -510,10 +443,7 @@ def main():
     unknown = [n for n in names if n not in DATASETS]
     if unknown:
         sys.exit(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
-    if not VSS_PYTHON.exists():
-        sys.exit("missing .venv-vss: run `make bench` (it installs duckdb==1.5.5 + duckdb-extension-vss)")
-    if not args.extension.exists():
-        sys.exit(f"missing {args.extension}: run `make release` or pass --extension")
+    require_vss_and_extension(args.extension, "bench")
     start = time.perf_counter()
     sections = []
     for name in names:
@@ -521,10 +451,7 @@ def main():
         shape, truth, results = run_dataset(name, args.scale, args.queries, args.extension.resolve())
         sections.append((name, shape, len(truth), results, sweep_points(results, truth)))
     text = report(sections, args, time.perf_counter() - start) + bulk_loading_section(args.scale)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(text)
-    print(f"written to {args.output}")
+    write_report(args.output, text.splitlines())
 
 
 if __name__ == "__main__":

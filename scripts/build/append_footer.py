@@ -12,6 +12,7 @@ FIELD = 32
 
 
 def field(text: str) -> bytes:
+    """One footer field: the text NUL-padded to FIELD bytes."""
     raw = text.encode()
     if len(raw) > FIELD:
         raise SystemExit(f"footer field {text!r} is longer than {FIELD} bytes")
@@ -19,12 +20,14 @@ def field(text: str) -> bytes:
 
 
 def footer(ext_version: str, duckdb_version: str, platform: str, abi: str = "CPP") -> bytes:
+    """The 512-byte footer: the eight fields in file order, then an all-zero signature."""
     fields = [field(""), field(""), field(""), field(abi), field(ext_version), field(duckdb_version),
               field(platform), field("4")]
     return b"".join(fields) + b"\0" * 256
 
 
 def main():
+    """Appends the footer to the shared object named on the command line."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("path", type=pathlib.Path)
     p.add_argument("--extension-version", required=True)

@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 """Bulk loading of embeddings into a FLOAT[n] column, and a benchmark of the ways to do it.
 
 Load a file into a table (created if missing, with the embedding column as FLOAT[n]):
 
-    .venv/bin/python scripts/bulk_load.py learning.duckdb items vectors.npy      # NumPy (n_rows, n)
-    .venv/bin/python scripts/bulk_load.py learning.duckdb items data.parquet     # list column
-    .venv/bin/python scripts/bulk_load.py learning.duckdb items data.csv         # '[0.1, ...]' text
+    .venv/bin/python -m scripts.load.bulk_load learning.duckdb items vectors.npy      # NumPy (n_rows, n)
+    .venv/bin/python -m scripts.load.bulk_load learning.duckdb items data.parquet     # list column
+    .venv/bin/python -m scripts.load.bulk_load learning.duckdb items data.csv         # '[0.1, ...]' text
         [--column embedding] [--id-column id] [--extension PATH]
 
 A .npy file becomes (id BIGINT, embedding FLOAT[n]) rows, ids counting from the table's current
@@ -16,29 +15,29 @@ numbers, before anything is inserted.
 Measure rows/s of every path (NumPy via Arrow, Parquet, CSV, .npy helper, row-by-row inserts with
 a list parameter; the last also on DuckDB 1.5.5 from .venv-vss if present):
 
-    .venv/bin/python scripts/bulk_load.py --bench [--rows N] [--dim N]
+    .venv/bin/python -m scripts.load.bulk_load --bench [--rows N] [--dim N]
 """
 import argparse
 import json
 import pathlib
 import re
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-VSS_PYTHON = ROOT / ".venv-vss" / "bin" / "python"
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from scripts.common import (EXTENSION, VSS_PYTHON, connect, gaussian, insert_vectors, one_row_insert_ms,
+                            sql_identifier, sql_string, timed, vector_array, worker_json)
+
 NPY_CHUNK = 100_000
 
 
 class LoadError(Exception):
     """A file that cannot be loaded into the table as asked."""
-
-
-def quote(name):
-    """A SQL identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def table_dimensions(con, table, column):
@@ -61,8 +60,8 @@ def table_dimensions(con, table, column):
 
 def check_lengths(con, source, column, expected):
     """Refuses a source whose embeddings are not all `expected` long (or NULL); returns the length."""
-    low, high, rows = con.execute(f"SELECT min(len({quote(column)})), max(len({quote(column)})), count(*) "
-                                  f"FROM {source}").fetchall()[0]
+    name = sql_identifier(column)
+    low, high, rows = con.execute(f"SELECT min(len({name})), max(len({name})), count(*) FROM {source}").fetchall()[0]
     if rows == 0:
         raise LoadError("the file holds no rows")
     if low is None:
@@ -78,16 +77,17 @@ def load_sql_source(con, table, column, source):
     """Loads a Parquet or CSV scan expression into the table; returns rows inserted."""
     # Read the file once into a staging table (CSV text like '[0.1, 0.2]' becomes a float list),
     # check every row's length there, then insert with the FLOAT[n] cast.
+    name = sql_identifier(column)
     con.execute(f"CREATE OR REPLACE TEMP TABLE bulk_stage AS SELECT * REPLACE "
-                f"(CAST({quote(column)} AS FLOAT[]) AS {quote(column)}) FROM {source}")
+                f"(CAST({name} AS FLOAT[]) AS {name}) FROM {source}")
     try:
         expected = table_dimensions(con, table, column)
         dim = check_lengths(con, "bulk_stage", column, expected)
-        cast = f"SELECT * REPLACE (CAST({quote(column)} AS FLOAT[{dim}]) AS {quote(column)}) FROM bulk_stage"
+        cast = f"SELECT * REPLACE (CAST({name} AS FLOAT[{dim}]) AS {name}) FROM bulk_stage"
         if expected is None:
-            con.execute(f"CREATE TABLE {quote(table)} AS {cast}")
+            con.execute(f"CREATE TABLE {sql_identifier(table)} AS {cast}")
         else:
-            con.execute(f"INSERT INTO {quote(table)} BY NAME {cast}")
+            con.execute(f"INSERT INTO {sql_identifier(table)} BY NAME {cast}")
         return con.execute("SELECT count(*) FROM bulk_stage").fetchall()[0][0]
     finally:
         con.execute("DROP TABLE IF EXISTS bulk_stage")
@@ -95,9 +95,6 @@ def load_sql_source(con, table, column, source):
 
 def load_npy(con, table, column, id_column, path):
     """Loads a 2-D float .npy file as (id, embedding) rows through Arrow, in chunks; returns rows."""
-    import numpy as np
-    import pyarrow as pa
-
     vectors = np.load(path, mmap_mode="r")
     if vectors.ndim != 2:
         raise LoadError(f"expected a 2-D array (rows, dimensions) in {path}, not shape {vectors.shape}")
@@ -105,17 +102,15 @@ def load_npy(con, table, column, id_column, path):
     expected = table_dimensions(con, table, column)
     if expected is not None and expected != dim:
         raise LoadError(f"expected {expected} dimensions in {path}, not {dim}")
+    table_name, id_name = sql_identifier(table), sql_identifier(id_column)
     if expected is None:
-        con.execute(f"CREATE TABLE {quote(table)} ({quote(id_column)} BIGINT, {quote(column)} FLOAT[{dim}])")
+        con.execute(f"CREATE TABLE {table_name} ({id_name} BIGINT, {sql_identifier(column)} FLOAT[{dim}])")
     # New ids follow the largest one (a count would reuse ids after deletes).
-    first = con.execute(f"SELECT coalesce(max({quote(id_column)}) + 1, 0) FROM {quote(table)}").fetchall()[0][0]
+    first = con.execute(f"SELECT coalesce(max({id_name}) + 1, 0) FROM {table_name}").fetchall()[0][0]
     for start in range(0, len(vectors), NPY_CHUNK):
-        chunk = np.ascontiguousarray(vectors[start:start + NPY_CHUNK], dtype=np.float32)
+        chunk = vectors[start:start + NPY_CHUNK]
         ids = np.arange(first + start, first + start + len(chunk))
-        arrow = pa.table({id_column: ids, column: pa.FixedSizeListArray.from_arrays(pa.array(chunk.ravel()), dim)})
-        con.register("npy_chunk", arrow)
-        con.execute(f"INSERT INTO {quote(table)} BY NAME SELECT * FROM npy_chunk")
-        con.unregister("npy_chunk")
+        insert_vectors(con, table, ids, chunk, id_column=id_column, column=column)
     return len(vectors)
 
 
@@ -124,7 +119,7 @@ def load_file(con, table, path, column="embedding", id_column="id"):
     path = pathlib.Path(path)
     if not path.exists():
         raise LoadError(f"{path} does not exist")
-    literal = "'" + str(path).replace("'", "''") + "'"
+    literal = sql_string(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
         return load_npy(con, table, column, id_column, path)
@@ -140,54 +135,40 @@ def rate(rows, seconds):
     return round(rows / seconds) if seconds > 0 else float("inf")
 
 
-def timed(action):
-    """Seconds `action` takes."""
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
-
-
 def bench_row_inserts(rows, dim):
     """Rows/s of one INSERT per row with the vector as a list parameter (this Python's DuckDB)."""
-    import duckdb
-    import numpy as np
-
     con = duckdb.connect()
     con.execute(f"CREATE TABLE t (id BIGINT, embedding FLOAT[{dim}])")
-    vectors = np.random.default_rng(1).normal(size=(rows, dim)).astype(np.float32).tolist()
-    seconds = timed(lambda: [con.execute("INSERT INTO t VALUES (?, ?)", [i, v]) for i, v in enumerate(vectors)])
+    seconds = sum(one_row_insert_ms(con, "t", range(rows), gaussian(rows, dim, seed=1))) / 1000
     return {"duckdb": duckdb.__version__, "rows_per_s": rate(rows, seconds), "ms_per_row": seconds * 1000 / rows}
 
 
 def bench(rows, dim):
     """Rows/s of every loading path, printed as a markdown table."""
-    import duckdb
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    vectors = np.random.default_rng(7).normal(size=(rows, dim)).astype(np.float32)
+    vectors = gaussian(rows, dim, seed=7)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = pathlib.Path(tmp)
-        arrow = pa.table({"id": np.arange(rows), "embedding": pa.FixedSizeListArray.from_arrays(
-            pa.array(vectors.ravel()), dim)})
+        arrow = pa.table({"id": np.arange(rows), "embedding": vector_array(vectors)})
         np.save(tmp / "v.npy", vectors)
         pq.write_table(arrow, tmp / "v.parquet")
         con = duckdb.connect()
         con.register("arrow_rows", arrow)
         con.execute(f"COPY (SELECT id, embedding::FLOAT[{dim}]::VARCHAR AS embedding FROM arrow_rows) "
-                    f"TO '{tmp / 'v.csv'}' (HEADER)")
+                    f"TO {sql_string(tmp / 'v.csv')} (HEADER)")
 
         def fresh():
+            """Replaces t with an empty table."""
             con.execute(f"CREATE OR REPLACE TABLE t (id BIGINT, embedding FLOAT[{dim}])")
 
         paths = [
             ("NumPy array -> Arrow table -> INSERT ... SELECT",
              lambda: con.execute(f"INSERT INTO t SELECT id, embedding::FLOAT[{dim}] FROM arrow_rows")),
-            ("Parquet file (scripts/bulk_load.py, read_parquet)", lambda: load_file(con, "t", tmp / "v.parquet")),
-            (".npy file (scripts/bulk_load.py)", lambda: load_file(con, "t", tmp / "v.npy")),
-            ("CSV file, '[...]' text (scripts/bulk_load.py, read_csv)", lambda: load_file(con, "t", tmp / "v.csv")),
+            ("Parquet file (scripts/load/bulk_load.py, read_parquet)",
+             lambda: load_file(con, "t", tmp / "v.parquet")),
+            (".npy file (scripts/load/bulk_load.py)", lambda: load_file(con, "t", tmp / "v.npy")),
+            ("CSV file, '[...]' text (scripts/load/bulk_load.py, read_csv)",
+             lambda: load_file(con, "t", tmp / "v.csv")),
         ]
         for name, action in paths:
             fresh()
@@ -200,9 +181,9 @@ def bench(rows, dim):
         row_paths.append(("one INSERT per row, list parameter", VSS_PYTHON))
     for name, python in row_paths:
         n = sample if python == sys.executable else min(sample, 200)
-        out = subprocess.run([str(python), __file__, "--bench-row-inserts", str(n), "--dim", str(dim)],
-                             capture_output=True, text=True, check=True)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = worker_json(python, __spec__.name, ["--bench-row-inserts", n, "--dim", dim], "row inserts")
+        if "error" in r:
+            sys.exit(f"bulk_load: {r['error']}")
         results.append((name, r["duckdb"], r["rows_per_s"], f"{r['ms_per_row']:.2f} ms per row ({n} rows)"))
     lines = [f"| path ({dim}-d float32) | DuckDB | rows/s | detail |", "|---|---|---|---|"]
     lines += [f"| {name} | {version} | {per_s:,} | {detail} |" for name, version, per_s, detail in results]
@@ -210,13 +191,14 @@ def bench(rows, dim):
 
 
 def main():
+    """Parses arguments; loads a file into a table, or runs the loading benchmark (or one of its workers)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("database", nargs="?")
     ap.add_argument("table", nargs="?")
     ap.add_argument("file", nargs="?")
     ap.add_argument("--column", default="embedding")
     ap.add_argument("--id-column", default="id")
-    ap.add_argument("--extension", default=str(ROOT / "build" / "release" / "hnsw.duckdb_extension"))
+    ap.add_argument("--extension", default=str(EXTENSION))
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--bench-row-inserts", type=int)
     ap.add_argument("--rows", type=int, default=200_000)
@@ -230,11 +212,7 @@ def main():
         return
     if not (args.database and args.table and args.file):
         ap.error("expected DATABASE TABLE FILE (or --bench)")
-    import duckdb
-
-    # LOAD before the first write: a table with an HNSW index can only be written with it loaded.
-    con = duckdb.connect(args.database, config={"allow_unsigned_extensions": "true"})
-    con.execute("LOAD '" + args.extension.replace("'", "''") + "'")
+    con = connect(args.database, extension=args.extension)
     try:
         start = time.perf_counter()
         rows = load_file(con, args.table, args.file, args.column, args.id_column)

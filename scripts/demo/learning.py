@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The main job on an embedded default: a learning database of task executions with 384-d
 embeddings, indexed with HNSW and queried by similarity.
 
@@ -10,7 +9,7 @@ into the file, runs similarity searches (rows, distances, and the plan line that
 index), and reports recall@10 against exact search and the speed-up. A second run reopens the
 file and uses the stored index.
 
-    make demo        # or: .venv/bin/python scripts/demo.py [--db PATH] [--rows N] [--queries N]
+    make demo        # or: .venv/bin/python -m scripts.demo.learning [--db PATH] [--rows N] [--queries N]
 """
 import argparse
 import pathlib
@@ -19,8 +18,8 @@ import time
 
 import duckdb
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"
+from scripts.common import ROOT, connect
+
 TYPES = ["parse", "plan", "search", "summarize", "translate", "classify", "extract", "review"]
 SUBJECTS = ["invoice", "log file", "support ticket", "pull request", "meeting notes", "sensor feed", "contract",
             "release plan"]
@@ -156,6 +155,7 @@ def measure(con, rows, queries):
 
 
 def main():
+    """Opens or builds the learning database, shows similar executions, measures recall and latency."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--db", default=str(ROOT / "learning.duckdb"))
     ap.add_argument("--rows", type=int, default=100_000)
@@ -163,9 +163,7 @@ def main():
     args = ap.parse_args()
 
     start = time.perf_counter()
-    con = duckdb.connect(args.db, config={"allow_unsigned_extensions": "true"})
-    # LOAD before the first write: DuckDB binds stored HNSW indexes when a table is first written.
-    con.execute(f"LOAD '{EXTENSION}'")
+    con = connect(args.db)
     version, simd = con.execute("SELECT hnsw_version(), hnsw_simd()").fetchone()
     print(f"hnsw {version} loaded into DuckDB {duckdb.__version__} (distance kernels: {simd}); database {args.db}")
     if open_or_build(con, args.rows) == "reused":

