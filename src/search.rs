@@ -5,10 +5,10 @@ use crate::graph::{Hnsw, DELETED, FREE, RETIRED};
 use std::cell::RefCell;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
+use std::sync::atomic::Ordering;
 
 /// State bits of nodes that plain searches never return.
 pub(crate) const HIDDEN: u32 = DELETED | RETIRED;
-use std::sync::atomic::Ordering;
 
 /// A search hit: the caller's label and the metric's distance (smaller is closer).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -132,6 +132,21 @@ impl Hnsw {
         let mut out = Vec::with_capacity(ef);
         with_thread_scratch(|s| self.search_hiding(s, query, ef, ef, DELETED, &mut out))?;
         Ok(out)
+    }
+
+    /// Candidates for a reader that re-ranks exactly and checks each row's visibility itself
+    /// (a database query): the search widens `ef` by the retired labels (up to doubling it), since
+    /// the reader's snapshot may not see them, and when the graph finds fewer than
+    /// min(k, searchable + retired labels) an exact scan answers instead. At most
+    /// `2 * max(k, ef)` results, closest first.
+    pub fn candidates(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
+        let ef = ef.max(k);
+        let ef = ef + self.retired_count().min(ef);
+        let hits = self.search_candidates(query, k, ef)?;
+        if hits.len() < k.min(self.len() + self.retired_count()) {
+            return self.search_exact_hiding(query, k, DELETED);
+        }
+        Ok(hits)
     }
 
     /// [`Hnsw::search`] with caller-owned buffers; results replace the contents of `out`.

@@ -85,11 +85,6 @@ pub fn kernels() -> &'static KernelSet {
     })
 }
 
-/// Inner product with the best kernel.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    kernels().dot(a, b)
-}
-
 /// Squared Euclidean distance with the best kernel.
 pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
     kernels().l2sq(a, b)
@@ -169,7 +164,8 @@ impl MetricKind {
         }
     }
 
-    pub(crate) fn code(self) -> u8 {
+    /// Code of the metric in stored images and the C ABI.
+    pub fn code(self) -> u8 {
         match self {
             MetricKind::L2sq => 1,
             MetricKind::Cosine => 2,
@@ -177,7 +173,8 @@ impl MetricKind {
         }
     }
 
-    pub(crate) fn from_code(code: u8) -> Option<MetricKind> {
+    /// The metric of a stored code.
+    pub fn from_code(code: u8) -> Option<MetricKind> {
         Self::ALL.into_iter().find(|m| m.code() == code)
     }
 
@@ -215,6 +212,3 @@ pub(crate) fn check_finite(v: &[f32]) -> Result<()> {
         None => Ok(()),
     }
 }
-
-#[cfg(test)]
-mod tests;

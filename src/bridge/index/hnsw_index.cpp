@@ -1,0 +1,313 @@
+// HNSWIndex: maintenance hooks DuckDB calls on commit (append, delete), plus sizing and reset.
+#include "index/hnsw_index.hpp"
+#include "hnsw_compat.hpp"
+#include "hnsw_vectors.hpp"
+
+#include "duckdb/common/vector/array_vector.hpp"
+#include "duckdb/execution/index/index_lock.hpp"
+#include "duckdb/main/attached_database.hpp"
+#include "duckdb/parallel/task_scheduler.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+//! An empty graph, unless the index cannot be used (then `reason` says why).
+static unique_ptr<RustIndex> NewGraph(const HNSWOptions &options, const string &reason) {
+	return reason.empty() ? make_uniq<RustIndex>(options.params) : nullptr;
+}
+
+HNSWIndex::HNSWIndex(const Identifier &name, IndexConstraintType constraint_type, const vector<column_t> &column_ids,
+                     TableIOManager &table_io_manager, const vector<unique_ptr<Expression>> &unbound_expressions,
+                     AttachedDatabase &db, const HNSWOptions &options_p, string unusable_reason_p)
+    : BoundIndex(name, TYPE_NAME, constraint_type, column_ids, table_io_manager, unbound_expressions, db),
+      options(options_p), graph(NewGraph(options_p, unusable_reason_p), unusable_reason_p) {
+}
+
+HNSWPageStore &HNSWIndex::Store() {
+	if (!store) {
+		store = make_uniq<HNSWPageStore>(table_io_manager.GetIndexBlockManager());
+	}
+	return *store;
+}
+
+case_insensitive_map_t<Value> HNSWIndex::StorageOptions(const case_insensitive_map_t<Value> &given) const {
+	auto result = given;
+	if (!graph.Pending() && !graph.Reason().empty()) {
+		result[STORAGE_UNUSABLE_KEY] = Value(graph.Reason());
+	}
+	return result;
+}
+
+HNSWPageStore &HNSWIndex::SyncStore() {
+	auto &pages = Store();
+	if (auto loaded = graph.IfLoaded()) {
+		pages.Sync(*loaded);
+	} else if (!graph.Pending()) {
+		// Unusable: keep only the reason (and free whatever was stored before).
+		pages.SyncEmpty();
+	}
+	return pages;
+}
+
+IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
+	IndexLock guard(*this);
+	PurgeRetired();
+	CompactIfDue(false);
+	RelinkIfDue(true);
+	rows_checkpointed = true;
+	return SyncStore().ToDisk(context, name, StorageOptions(given));
+}
+
+IndexStorageInfo HNSWIndex::SerializeToWAL(const case_insensitive_map_t<Value> &given) {
+	// The caller holds exclusive access (the commit of CREATE INDEX).
+	return SyncStore().ToWAL(name, StorageOptions(given));
+}
+
+const RustIndex &HNSWIndex::Graph() const {
+	auto loaded = graph.Get();
+	if (!loaded) {
+		auto index_name = NameText(name);
+		auto &unusable_reason = graph.Reason();
+		if (!unusable_reason.empty()) {
+			throw InvalidInputException("HNSW index \"%s\" cannot be used: %s. Run DROP INDEX %s; and CREATE INDEX "
+			                            "again to rebuild it.",
+			                            index_name, unusable_reason, index_name);
+		}
+		throw InvalidInputException("HNSW index \"%s\" has been dropped", index_name);
+	}
+	return *loaded;
+}
+
+ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads) {
+	if (!graph.Get() && !graph.Reason().empty()) {
+		// An index this build cannot read is not maintained (and never used for queries): keep
+		// writes to the table working instead of failing every commit.
+		return ErrorData();
+	}
+	try {
+		auto &rust = Graph();
+		auto context = StringUtil::Format("HNSW index \"%s\"", NameText(name));
+		ArrayRows<float> rows(keys, context, "indexed");
+		UnifiedVectorFormat ids;
+		row_ids.ToUnifiedFormat(ids);
+		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
+		// Check every row before inserting any, so a failing chunk leaves the graph untouched.
+		vector<uint64_t> labels;
+		vector<float> vectors;
+		labels.reserve(count);
+		vectors.reserve(count * rows.size);
+		for (idx_t i = 0; i < count; i++) {
+			if (rows.IsNull(i)) {
+				continue;
+			}
+			auto row_id = id_data[ids.sel->get_index(i)];
+			auto vector = rows.Row(i);
+			rust.CheckVector(vector, rows.size, StringUtil::Format("%s, row %lld", context, row_id));
+			labels.push_back(NumericCast<uint64_t>(row_id));
+			vectors.insert(vectors.end(), vector, vector + rows.size);
+		}
+		rust.InsertBatch(labels, vectors, threads, context);
+	} catch (std::exception &ex) {
+		return ErrorData(ex);
+	}
+	return ErrorData();
+}
+
+idx_t HNSWIndex::SchedulerThreads() const {
+	return MaxValue<idx_t>(1, TaskScheduler::GetScheduler(db.GetDatabase()).NumberOfThreads());
+}
+
+void HNSWIndex::PurgeRetired() {
+	auto loaded = graph.IfLoaded();
+	if (!loaded) {
+		return;
+	}
+	try {
+		loaded->PurgeRetired(db);
+	} catch (std::exception &) {
+		// Best effort inside commits and checkpoints: rows left retired stay candidates whose
+		// visibility the scan checks, so answers stay right; a later write purges them.
+	}
+}
+
+void HNSWIndex::CompactIfDue(bool force) {
+	if (auto loaded = graph.IfLoaded()) {
+		loaded->CompactIfDue(SchedulerThreads(), force);
+	}
+}
+
+void HNSWIndex::RelinkIfDue(bool force) {
+	if (auto loaded = graph.IfLoaded()) {
+		loaded->RelinkIfDue(force);
+	}
+}
+
+ErrorData HNSWIndex::Append(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
+	LimitLastRowGroup();
+	PurgeRetired();
+	// The chunk has the table's layout: evaluate the indexed expression first.
+	DataChunk keys;
+	keys.Initialize(Allocator::DefaultAllocator(), logical_types);
+	ExecuteExpressions(chunk, keys);
+	auto error = InsertKeys(keys.data[0], row_ids, chunk.size(), SchedulerThreads());
+	if (!error.HasError()) {
+		RelinkIfDue(false);
+	}
+	return error;
+}
+
+ErrorData HNSWIndex::Insert(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
+	// Already evaluated keys.
+	return InsertKeys(chunk.data[0], row_ids, chunk.size(), SchedulerThreads());
+}
+
+idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_identifiers,
+                           optional_ptr<SelectionVector> deleted_sel, optional_ptr<SelectionVector> non_deleted_sel) {
+	auto loaded = graph.Get();
+	if (!loaded) {
+		// Unusable or dropped: nothing to remove (a throw here would fail the commit fatally).
+		for (idx_t i = 0; deleted_sel && i < entries.size(); i++) {
+			deleted_sel->set_index(i, i);
+		}
+		return entries.size();
+	}
+	PurgeRetired();
+	UnifiedVectorFormat ids;
+	row_identifiers.ToUnifiedFormat(ids);
+	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
+	auto count = entries.size();
+	// DuckDB removes rows at the deleting commit, while transactions that started earlier may
+	// still read them: the rows stay candidates (their visibility is checked when fetched) until
+	// no such transaction is left. Rows with a NULL vector were never indexed: they count as
+	// deleted, as in ART.
+	vector<row_t> row_ids(count);
+	for (idx_t i = 0; i < count; i++) {
+		row_ids[i] = id_data[ids.sel->get_index(i)];
+		if (deleted_sel) {
+			deleted_sel->set_index(i, i);
+		}
+	}
+	try {
+		loaded->RetireBatch(row_ids, LastCommit(db));
+	} catch (std::exception &) {
+		// Throwing would fail the commit fatally. Rows the core could not retire stay searchable
+		// candidates; the scan drops them by visibility, as it drops any deleted row.
+	}
+	return count;
+}
+
+void HNSWIndex::ResetStorage(IndexLock &index_lock) {
+	graph.Reset();
+	if (store) {
+		store->Reset();
+	}
+}
+
+bool HNSWIndex::MergeIndexes(IndexLock &state, BoundIndex &other_index) {
+	// DuckDB merges only ART indexes; the HNSW build inserts into one shared graph instead.
+	throw InternalException("HNSW indexes are never merged");
+}
+
+void HNSWIndex::Vacuum(IndexLock &l) {
+	// VACUUM (DuckDB holds the entry's write lock): reclaim every deleted node now.
+	graph.Get();
+	PurgeRetired();
+	CompactIfDue(true);
+}
+
+idx_t HNSWIndex::GetInMemorySize(IndexLock &state) const {
+	// Stored pages not loaded yet cost nothing until the first use (IfLoaded never waits for a
+	// load under way in another thread).
+	auto stored = store ? store->InMemorySize() : 0;
+	auto loaded = graph.IfLoaded();
+	try {
+		return (loaded ? loaded->Stats().memory_bytes : 0) + stored;
+	} catch (std::exception &) {
+		return stored; // DuckDB asks while it reports or checkpoints: never fail it for a size
+	}
+}
+
+void HNSWIndex::Verify(IndexLock &l) {
+}
+
+string HNSWIndex::ToString(IndexLock &l, bool display_ascii) {
+	auto loaded = graph.IfLoaded();
+	if (!loaded) {
+		return StringUtil::Format("HNSW(%s, unusable)", NameText(name));
+	}
+	auto stats = loaded->Stats();
+	return StringUtil::Format("HNSW(%s, metric=%s, dimensions=%lld, count=%llu, deleted=%llu)", NameText(name),
+	                          options.metric_name, options.params.dim, stats.count, stats.deleted);
+}
+
+void HNSWIndex::VerifyAllocations(IndexLock &l) {
+}
+
+void HNSWIndex::VerifyBuffers(IndexLock &l) {
+}
+
+string HNSWIndex::GetConstraintViolationMessage(VerifyExistenceType verify_type, idx_t failed_index,
+                                                DataChunk &input) const {
+	return "HNSW indexes enforce no constraints";
+}
+
+idx_t HNSWIndex::Compact() {
+	IndexLock guard(*this);
+	auto loaded = graph.Get();
+	PurgeRetired();
+	return loaded ? loaded->CompactIfDue(SchedulerThreads(), true) : 0;
+}
+
+idx_t HNSWIndex::Relink() {
+	IndexLock guard(*this);
+	auto loaded = graph.Get();
+	return loaded ? loaded->RelinkIfDue(true) : 0;
+}
+
+unique_ptr<HNSWIndex> HNSWIndex::FromStorage(CreateIndexInput &input, const HNSWOptions &options) {
+	auto &info = input.storage_info;
+	auto unusable = [&](const string &reason) {
+		return make_uniq<HNSWIndex>(input.name, input.constraint_type, input.column_ids, input.table_io_manager,
+		                            input.unbound_expressions, input.db, options, reason);
+	};
+	// Data this build cannot read is never read: its blocks are freed at the next checkpoint.
+	auto unreadable = [&](const string &reason) {
+		auto result = unusable(reason);
+		try {
+			for (auto &alloc_info : info.allocator_infos) {
+				FixedSizeAllocator foreign(alloc_info.segment_size, input.table_io_manager.GetIndexBlockManager());
+				foreign.Init(alloc_info);
+				foreign.Reset();
+			}
+		} catch (std::exception &) {
+			// Leaving foreign blocks allocated only wastes space.
+		}
+		return result;
+	};
+	auto format = info.options.find(STORAGE_FORMAT_KEY);
+	if (!info.IsValid() || format == info.options.end()) {
+		// Written by vss (same type name, other format).
+		return unreadable("it was stored by another extension (vss?) in a format this extension cannot read");
+	}
+	if (format->second.ToString() != STORAGE_FORMAT) {
+		return unreadable("it was stored in format '" + format->second.ToString() + "', which this version (" +
+		                  STORAGE_FORMAT + ") cannot read");
+	}
+	auto reason = info.options.find(STORAGE_UNUSABLE_KEY);
+	if (reason != info.options.end()) {
+		return unusable(reason->second.ToString());
+	}
+	try {
+		auto result = unusable(string());
+		auto &store = result->Store();
+		store.Open(info);
+		result->graph.LoadLater([&store]() { return store.Load(); });
+		return result;
+	} catch (std::exception &ex) {
+		ErrorData error(ex);
+		return unusable("its stored data cannot be read (" + error.RawMessage() + ")");
+	}
+}
+
+} // namespace hnsw
+} // namespace duckdb

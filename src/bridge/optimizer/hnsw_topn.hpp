@@ -1,0 +1,68 @@
+// Shared pieces of the top-k rewrite: recognising a distance ordering over a plain scan of an
+// indexed column (hnsw_topn_match.cpp), the rewrite itself (hnsw_optimize_topn.cpp) and the undoing
+// of DuckDB's late materialization around it (hnsw_late_materialization.cpp).
+#pragma once
+
+#include "scan/hnsw_index_scan.hpp"
+
+#include "duckdb.hpp"
+#include "duckdb/planner/expression/bound_columnref_expression.hpp"
+#include "duckdb/planner/expression/bound_function_expression.hpp"
+#include "duckdb/planner/logical_operator.hpp"
+#include "duckdb/planner/operator/logical_get.hpp"
+#include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
+#include "duckdb/planner/operator/logical_top_n.hpp"
+
+namespace duckdb {
+class Binder;
+
+namespace hnsw {
+
+//! LIMIT + OFFSET above which the exact plan is kept (a graph search would visit most rows).
+constexpr idx_t MAX_K = 5000;
+
+//! What an ORDER BY expression asks for, once recognised.
+struct DistanceOrder {
+	string metric;
+	//! The scanned vector column, and the other argument (a constant or a column of another input).
+	const BoundColumnRefExpression *column = nullptr;
+	const Expression *query = nullptr;
+};
+
+//! Recognises the distance forms and their direction; false means "not an HNSW ordering".
+bool MatchDistance(const Expression &expr, OrderType direction, TableIndex scan, DistanceOrder &out);
+//! A plain full scan of a DuckDB table with no pushed-down filters, or null.
+optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op);
+//! Name of a bound HNSW index on the given storage column with the given metric, or "". Throws
+//! (saying how to rebuild it) if that index's stored data cannot be read.
+string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table, const StorageIndex &column,
+                         const string &metric, idx_t dims);
+//! Follows column references down through projections to the expression that computes them.
+const Expression &Resolve(const Expression &expr, LogicalOperator &op);
+//! Replaces a plain table scan's function with HNSW_INDEX_SCAN.
+void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind);
+
+//! A rewritten TOP_N, as its parents need it.
+struct TopNRewrite {
+	unique_ptr<HNSWScanBindData> bind;
+	LogicalTopN *top_n = nullptr;
+	//! The distance expression over the scan's columns, and the scan it reads.
+	const Expression *distance = nullptr;
+	TableIndex scan_table_index;
+	//! Table column of the indexed vector.
+	column_t vector_column = 0;
+	//! The TOP_N replaced a late-materialization SEMI join: the ORDER BY that late
+	//! materialization put above it only re-sorts the TOP_N's already sorted output.
+	bool replaced_join = false;
+};
+
+//! Replaces SEMI(left scan of t, right: rewritten top-k of t) by TOP_N over the left scan, which
+//! then reads the index's candidates too. False (plan unchanged) if the shape does not allow it.
+bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right);
+//! Drops the ORDER BY above a TOP_N that replaced a SEMI join. False if it is not redundant.
+bool DropRedundantOrder(unique_ptr<LogicalOperator> &order_op, const TopNRewrite &below);
+//! Before DuckDB's optimizers: keeps a scan the rewrite will replace out of late materialization.
+void KeepScanForIndex(ClientContext &context, LogicalOperator &op);
+
+} // namespace hnsw
+} // namespace duckdb

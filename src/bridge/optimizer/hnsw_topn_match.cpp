@@ -1,0 +1,143 @@
+// Recognising what the top-k rewrite can answer: a distance of the index's metric, in the
+// direction that orders nearest first, over a plain scan of a column with a matching HNSW index.
+#include "optimizer/hnsw_topn.hpp"
+#include "catalog/hnsw_index_catalog.hpp"
+#include "hnsw_compat.hpp"
+
+#include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
+#include "duckdb/function/table/table_scan.hpp"
+#include "duckdb/planner/expression/bound_constant_expression.hpp"
+#include "duckdb/storage/data_table.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+//! Splits a two-argument array function into (column of the scan, other argument), either order.
+static bool ColumnAndQuery(const BoundFunctionExpression &fn, TableIndex scan, DistanceOrder &out) {
+	auto &children = fn.GetChildren();
+	if (children.size() != 2) {
+		return false;
+	}
+	for (idx_t i = 0; i < 2; i++) {
+		auto &a = *children[i];
+		auto &b = *children[1 - i];
+		if (a.GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF &&
+		    a.Cast<BoundColumnRefExpression>().Binding().table_index == scan) {
+			out.column = &a.Cast<BoundColumnRefExpression>();
+			out.query = &b;
+			return true;
+		}
+	}
+	return false;
+}
+
+//! Recognises the distance forms and their direction; false means "not an HNSW ordering".
+bool MatchDistance(const Expression &expr, OrderType direction, TableIndex scan, DistanceOrder &out) {
+	if (expr.GetExpressionClass() != ExpressionClass::BOUND_FUNCTION) {
+		return false;
+	}
+	auto &fn = expr.Cast<BoundFunctionExpression>();
+	auto name = NameText(fn.Function().GetName());
+	bool asc = direction == OrderType::ASCENDING;
+	if (name == "-" && asc && fn.GetChildren().size() == 2) {
+		// 1 - array_cosine_similarity(col, q)
+		auto &one = *fn.GetChildren()[0];
+		auto &sim = *fn.GetChildren()[1];
+		if (one.GetExpressionClass() != ExpressionClass::BOUND_CONSTANT ||
+		    sim.GetExpressionClass() != ExpressionClass::BOUND_FUNCTION) {
+			return false;
+		}
+		auto one_value = one.Cast<BoundConstantExpression>().GetValue();
+		if (one_value.IsNull() || one_value.DefaultCastAs(LogicalType::DOUBLE).GetValue<double>() != 1.0) {
+			return false;
+		}
+		auto &inner = sim.Cast<BoundFunctionExpression>();
+		if (NameText(inner.Function().GetName()) != "array_cosine_similarity") {
+			return false;
+		}
+		out.metric = "cosine";
+		return ColumnAndQuery(inner, scan, out);
+	}
+	if ((name == "array_distance" || name == "array_l2sq_distance") && asc) {
+		out.metric = "l2sq";
+	} else if (name == "array_cosine_distance" && asc) {
+		out.metric = "cosine";
+	} else if (name == "array_cosine_similarity" && !asc) {
+		out.metric = "cosine";
+	} else if (name == "array_negative_inner_product" && asc) {
+		out.metric = "ip";
+	} else if (name == "array_inner_product" && !asc) {
+		out.metric = "ip";
+	} else {
+		return false;
+	}
+	return ColumnAndQuery(fn, scan, out);
+}
+
+//! A plain full scan of a DuckDB table with no pushed-down filters, or null.
+optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op) {
+	if (op.type != LogicalOperatorType::LOGICAL_GET) {
+		return nullptr;
+	}
+	auto &get = op.Cast<LogicalGet>();
+	if (get.function.GetName() != "seq_scan" || !get.bind_data) {
+		return nullptr;
+	}
+	if (get.table_filters.HasFilters() || get.table_filters.HasMultiColumnFilters()) {
+		return nullptr; // a WHERE filter: the exact plan keeps its semantics
+	}
+	if (get.extra_info.sample_options) {
+		return nullptr; // TABLESAMPLE: the index would search rows outside the sample
+	}
+	for (auto &column : get.GetColumnIds()) {
+		if ((column.IsVirtualColumn() && !column.IsRowIdColumn()) || column.HasType()) {
+			return nullptr; // virtual columns other than rowid and struct-field pushdowns: not fetchable here
+		}
+	}
+	auto &table = get.bind_data->Cast<TableScanBindData>().table;
+	if (!table.IsDuckTable()) {
+		return nullptr;
+	}
+	return &table;
+}
+
+//! Name of a bound HNSW index on the given storage column with the given metric, or "". Throws
+//! (saying how to rebuild it) if that index's stored data cannot be read.
+string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table, const StorageIndex &column,
+                         const string &metric, idx_t dims) {
+	auto &storage = table.Cast<DuckTableEntry>().GetStorage();
+	BindHNSWIndexes(context, *storage.GetDataTableInfo());
+	// Handles are taken under the list's lock (entries in the list are never retired); the
+	// pages are loaded after it is released.
+	unique_ptr<IndexReadHandle<HNSWIndex>> found;
+	string name;
+	ForEachHNSWIndex(*storage.GetDataTableInfo(), [&](const shared_ptr<IndexEntry> &entry) {
+		auto handle = entry->GetReadHandle<HNSWIndex>();
+		auto &index = *handle.operator->();
+		if (index.GetColumnIds().size() == 1 && index.GetColumnIds()[0] == column.GetPrimaryIndex() &&
+		    index.Options().metric_name == metric && index.Dimensions() == dims) {
+			name = NameText(entry->GetName());
+			found = make_uniq<IndexReadHandle<HNSWIndex>>(std::move(handle));
+		}
+		return !found;
+	});
+	if (found) {
+		auto &index = *found->operator->();
+		// Loads stored pages on first use; throws the rebuild advice if it cannot.
+		index.Graph();
+		// Later appends (even through an Appender) then find the table.
+		index.AttachTable(storage);
+	}
+	return name;
+}
+
+//! Replaces a plain table scan's function with HNSW_INDEX_SCAN.
+void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind) {
+	get.function = BoundTableFunction(GetHNSWIndexScanFunction());
+	get.bind_data = bind.Copy();
+	get.estimated_cardinality = bind.k;
+	get.has_estimated_cardinality = true;
+}
+
+} // namespace hnsw
+} // namespace duckdb

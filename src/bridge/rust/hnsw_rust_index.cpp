@@ -1,0 +1,135 @@
+// RustIndex: the C ABI calls and the mapping of core errors to DuckDB exceptions.
+#include "rust/hnsw_rust_index.hpp"
+#include "hnsw_compat.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+void ThrowCoreError(const HnswStatus &status, const string &context) {
+	switch (status.code) {
+	case HNSW_INVALID_INPUT:
+		throw InvalidInputException("%s: %s", context, status.message);
+	case HNSW_CORRUPT:
+		throw IOException("%s: %s", context, status.message);
+	default:
+		throw ExecutorException("%s: %s (a bug in the hnsw extension; please report it)", context, status.message);
+	}
+}
+
+RustIndex::RustIndex(const HnswParams &params) {
+	CoreStatus status;
+	handle = hnsw_rs_index_new(&params, status.Out());
+	status.Check("HNSW index");
+}
+
+RustIndex::RustIndex(HnswRsIndex *handle_p) : handle(handle_p) {
+}
+
+RustIndex::~RustIndex() {
+	// A failure to free only leaks; a destructor must not throw.
+	hnsw_rs_index_free(handle, nullptr);
+}
+
+HnswParams RustIndex::Params() const {
+	HnswParams params = hnsw_rs_default_params();
+	CoreStatus status;
+	hnsw_rs_index_params(handle, &params, status.Out());
+	status.Check("HNSW index parameters");
+	return params;
+}
+
+void RustIndex::CheckVector(const float *v, idx_t dim, const string &context) const {
+	CoreStatus status;
+	hnsw_rs_index_check_vector(handle, v, dim, status.Out());
+	status.Check(context);
+}
+
+void RustIndex::InsertBatch(const vector<uint64_t> &labels, const vector<float> &vectors, idx_t threads,
+                            const string &context) const {
+	if (labels.empty()) {
+		return;
+	}
+	CoreStatus status;
+	hnsw_rs_index_insert_batch(handle, labels.data(), vectors.data(), labels.size(), vectors.size() / labels.size(),
+	                           threads, status.Out());
+	status.Check(context);
+}
+
+idx_t RustIndex::RetireBatch(const vector<row_t> &row_ids, transaction_t last_commit) const {
+	vector<uint64_t> labels(row_ids.begin(), row_ids.end());
+	CoreStatus status;
+	auto retired = hnsw_rs_index_retire_batch(handle, labels.data(), labels.size(), last_commit, status.Out());
+	status.Check("HNSW index delete");
+	return retired;
+}
+
+//! The core's question about snapshots, answered by DuckDB's transaction manager. It must not
+//! throw into Rust: when in doubt, a snapshot may still need the rows.
+static bool SnapshotPredatesCommit(void *db, uint64_t commit) {
+	try {
+		return SnapshotPredates(*static_cast<AttachedDatabase *>(db), commit);
+	} catch (...) {
+		return true;
+	}
+}
+
+idx_t RustIndex::PurgeRetired(AttachedDatabase &db) const {
+	CoreStatus status;
+	auto purged = hnsw_rs_index_purge_retired(handle, LastCommit(db), SnapshotPredatesCommit, &db, status.Out());
+	status.Check("HNSW index purge");
+	return purged;
+}
+
+idx_t RustIndex::Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids,
+                        vector<float> &distances) const {
+	vector<uint64_t> labels(k);
+	distances.resize(k);
+	CoreStatus status;
+	auto found = hnsw_rs_index_search(handle, q, dim, k, ef, labels.data(), distances.data(), status.Out());
+	status.Check("HNSW index search");
+	row_ids.resize(found);
+	distances.resize(found);
+	for (idx_t i = 0; i < found; i++) {
+		row_ids[i] = NumericCast<row_t>(labels[i]);
+	}
+	return found;
+}
+
+idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const {
+	auto cap = 2 * MaxValue(k, ef); // the core's bound on candidates
+	vector<uint64_t> labels(cap);
+	vector<float> distances(cap);
+	CoreStatus status;
+	auto found = hnsw_rs_index_candidates(handle, q, dim, k, ef, cap, labels.data(), distances.data(), status.Out());
+	status.Check("HNSW index search");
+	row_ids.resize(found);
+	for (idx_t i = 0; i < found; i++) {
+		row_ids[i] = NumericCast<row_t>(labels[i]);
+	}
+	return found;
+}
+
+HnswStats RustIndex::Stats() const {
+	HnswStats stats{};
+	CoreStatus status;
+	hnsw_rs_index_stats(handle, &stats, status.Out());
+	status.Check("HNSW index statistics");
+	return stats;
+}
+
+idx_t RustIndex::CompactIfDue(idx_t threads, bool force) {
+	CoreStatus status;
+	auto reclaimed = hnsw_rs_index_compact_if_due(handle, threads, force, status.Out());
+	status.Check("HNSW index compaction");
+	return reclaimed;
+}
+
+idx_t RustIndex::RelinkIfDue(bool force) {
+	CoreStatus status;
+	auto relinked = hnsw_rs_index_relink_if_due(handle, force, status.Out());
+	status.Check("HNSW index relink");
+	return relinked;
+}
+
+} // namespace hnsw
+} // namespace duckdb

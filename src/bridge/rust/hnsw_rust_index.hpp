@@ -1,0 +1,73 @@
+// The Rust core's index handle as a C++ object: one method per C ABI function (src/ffi), each
+// turning the core's status into a DuckDB exception of the matching kind.
+#pragma once
+
+#include "hnsw_ffi.h"
+
+#include "duckdb.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+//! Throws the DuckDB exception for a failed core call, prefixed by `context`: invalid input is
+//! an InvalidInputException, unreadable stored data an IOException, and a bug in the core an
+//! ExecutorException (not an InternalException: DuckDB invalidates the database on those).
+void ThrowCoreError(const HnswStatus &status, const string &context);
+
+//! A status for one core call; Check() throws if the call failed.
+struct CoreStatus {
+	HnswStatus status{};
+	HnswStatus *Out() {
+		return &status;
+	}
+	void Check(const string &context) const {
+		if (status.code != HNSW_OK) {
+			ThrowCoreError(status, context);
+		}
+	}
+};
+
+//! Owns a Rust index handle.
+class RustIndex {
+public:
+	explicit RustIndex(const HnswParams &params);
+	//! Takes ownership of a handle (an index loaded from storage).
+	explicit RustIndex(HnswRsIndex *handle);
+	~RustIndex();
+	RustIndex(const RustIndex &) = delete;
+	RustIndex &operator=(const RustIndex &) = delete;
+
+	//! Throws InvalidInputException with the core's message if the vector cannot be indexed.
+	void CheckVector(const float *v, idx_t dim, const string &context) const;
+	//! Inserts n row-major vectors with up to `threads` threads (thread-safe).
+	void InsertBatch(const vector<uint64_t> &labels, const vector<float> &vectors, idx_t threads,
+	                 const string &context) const;
+	//! Retires the row ids one commit deleted (hidden from searches, still candidates for older
+	//! snapshots), logged under the database's last commit id; returns how many were indexed.
+	idx_t RetireBatch(const vector<row_t> &row_ids, transaction_t last_commit) const;
+	//! Purges retired rows no active snapshot of `db` can see any more; returns how many.
+	idx_t PurgeRetired(AttachedDatabase &db) const;
+	//! Up to k nearest row ids and distances, closest first.
+	idx_t Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids, vector<float> &distances) const;
+	//! Candidates for exact re-ranking by a reader that checks visibility itself (retired rows
+	//! included; see Hnsw::candidates), closest first.
+	idx_t Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const;
+	HnswStats Stats() const;
+	//! Compacts deleted nodes once they are worth it (any, if `force`) with up to `threads`
+	//! threads; returns the slots freed. The caller holds exclusive access.
+	idx_t CompactIfDue(idx_t threads, bool force);
+	//! Relinks nodes no search could reach once inserts are worth it (any, if `force`). The
+	//! caller holds exclusive access.
+	idx_t RelinkIfDue(bool force);
+	//! The parameters the graph was built with.
+	HnswParams Params() const;
+	const HnswRsIndex *Handle() const {
+		return handle;
+	}
+
+private:
+	HnswRsIndex *handle;
+};
+
+} // namespace hnsw
+} // namespace duckdb

@@ -1,0 +1,317 @@
+// HNSW_INDEX_SCAN execution: search the graph once, then fetch the candidate rows by rowid.
+// When this transaction has uncommitted changes (which the index cannot see yet) or the query
+// vector is NULL or unsearchable, it reads the whole table instead; when fewer than k candidates
+// are visible to this snapshot (other transactions' changes, or rows with NULL vectors), a table
+// scan completes the answer.
+// Two forms: a table scan (constant query vector) and an in-out function that takes the query
+// vector from its input (a scalar subquery or CTE value), one search per input row.
+#include "scan/hnsw_index_scan.hpp"
+#include "catalog/hnsw_index_catalog.hpp"
+
+#include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
+#include "duckdb/common/vector/array_vector.hpp"
+#include "duckdb/main/client_context.hpp"
+#include "duckdb/storage/data_table.hpp"
+#include "duckdb/storage/table/index_entry.hpp"
+#include "duckdb/storage/table/scan_state.hpp"
+#include "duckdb/transaction/duck_transaction.hpp"
+#include "duckdb/transaction/local_storage.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+unique_ptr<FunctionData> HNSWScanBindData::Copy() const {
+	auto copy = make_uniq<HNSWScanBindData>(table, index_name, query, k);
+	copy->query_column = query_column;
+	copy->passthrough_columns = passthrough_columns;
+	return std::move(copy);
+}
+
+bool HNSWScanBindData::Equals(const FunctionData &other_p) const {
+	auto &other = other_p.Cast<HNSWScanBindData>();
+	return &table == &other.table && index_name == other.index_name && query == other.query && k == other.k &&
+	       query_column == other.query_column && passthrough_columns == other.passthrough_columns;
+}
+
+//! Reads the rows of one search: the candidates by rowid, or the whole table as a fallback.
+//! Rowids are always read (as a hidden extra column if the query does not ask for them) so that
+//! a search whose candidates are not all visible to this snapshot can be completed by a table
+//! scan that skips the rows already returned: never fewer than k rows, never a row twice.
+class CandidateReader {
+public:
+	//! Storage columns to produce, from the scan's columns and projection.
+	void SetColumns(const HNSWScanBindData &bind, const vector<ColumnIndex> &columns, const vector<idx_t> &projection) {
+		vector<LogicalType> types;
+		auto outputs = projection.empty() ? columns.size() : projection.size();
+		for (idx_t i = 0; i < outputs; i++) {
+			auto &column = columns[projection.empty() ? i : projection[i]];
+			if (column.IsRowIdColumn()) {
+				rowid_slot = i;
+				fetch_ids.push_back(StorageIndex(COLUMN_IDENTIFIER_ROW_ID));
+				types.push_back(LogicalType::ROW_TYPE);
+			} else {
+				fetch_ids.push_back(bind.table.GetStorageIndex(column));
+				types.push_back(bind.table.GetColumn(LogicalIndex(column.GetPrimaryIndex())).Type());
+			}
+		}
+		output_count = outputs;
+		if (!rowid_slot.IsValid()) {
+			rowid_slot = fetch_ids.size();
+			fetch_ids.push_back(StorageIndex(COLUMN_IDENTIFIER_ROW_ID));
+			types.push_back(LogicalType::ROW_TYPE);
+		}
+		buffer.Initialize(Allocator::DefaultAllocator(), types);
+	}
+
+	//! Starts reading for one query vector (null: read everything).
+	void Start(ClientContext &context, const HNSWScanBindData &bind, const float *query) {
+		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
+		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
+		row_ids.clear();
+		returned.clear();
+		offset = 0;
+		k = bind.k;
+		// Uncommitted inserts and deletes of this transaction are not in the index yet (deletes of
+		// committed rows are not in LocalStorage either, hence ChangesMade).
+		full_scan = !query || LocalStorage::Get(transaction).Find(storage) || transaction.ChangesMade();
+		if (full_scan) {
+			StartTableScan(context, bind);
+			return;
+		}
+		// The index of this very table (names are only unique per schema).
+		auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
+		if (!handle) {
+			throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
+		}
+		auto &index = *handle->operator->();
+		auto &graph = index.Graph();
+		// Rows deleted while older snapshots still run stay candidates; the core widens the search
+		// by as many, since this snapshot may not see them.
+		auto ef = EffectiveEf(context, 0, index, bind.k);
+		try {
+			graph.Candidates(query, index.Dimensions(), bind.k, ef, row_ids);
+		} catch (InvalidInputException &) {
+			// A query vector the index cannot search (NaN, or zero under cosine): the exact plan
+			// still answers (with NaN distances), so read the table.
+			row_ids.clear();
+			full_scan = true;
+			StartTableScan(context, bind);
+			return;
+		}
+		std::sort(row_ids.begin(), row_ids.end());
+	}
+
+	//! Fills the first columns of `out` with the next rows; 0 when done.
+	idx_t Next(ClientContext &context, const HNSWScanBindData &bind, DataChunk &out) {
+		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
+		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
+		while (!full_scan && offset < row_ids.size()) {
+			// Rows this snapshot cannot see are dropped by Fetch.
+			auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, row_ids.size() - offset);
+			Vector ids(LogicalType::ROW_TYPE, data_ptr_cast(row_ids.data() + offset), count);
+			offset += count;
+			buffer.Reset();
+			storage.Fetch(transaction, buffer, fetch_ids, ids, count, fetch_state);
+			if (buffer.size() > 0) {
+				return Emit(out, false);
+			}
+		}
+		if (!full_scan) {
+			if (returned.size() >= k) {
+				return Finish(out);
+			}
+			// Fewer than k candidates are visible here (or the index holds fewer than k rows, so
+			// rows with a NULL vector belong in the answer): complete from the table.
+			full_scan = true;
+			StartTableScan(context, bind);
+		}
+		while (true) {
+			buffer.Reset();
+			storage.Scan(transaction, buffer, *table_scan);
+			if (buffer.size() == 0) {
+				return Finish(out);
+			}
+			if (Emit(out, !returned.empty()) > 0) {
+				return out.size();
+			}
+		}
+	}
+
+private:
+	void StartTableScan(ClientContext &context, const HNSWScanBindData &bind) {
+		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
+		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
+		table_scan = make_uniq<TableScanState>();
+		storage.InitializeScan(context, transaction, *table_scan, fetch_ids);
+	}
+
+	//! Moves the buffered rows to `out` (skipping rows already returned if asked); returns the count.
+	idx_t Emit(DataChunk &out, bool skip_returned) {
+		UnifiedVectorFormat ids;
+		buffer.data[rowid_slot.GetIndex()].ToUnifiedFormat(ids);
+		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
+		SelectionVector keep(buffer.size());
+		idx_t kept = 0;
+		for (idx_t i = 0; i < buffer.size(); i++) {
+			auto row_id = id_data[ids.sel->get_index(i)];
+			if (skip_returned && returned.count(row_id)) {
+				continue;
+			}
+			if (!full_scan) {
+				returned.insert(row_id);
+			}
+			keep.set_index(kept++, i);
+		}
+		for (idx_t col = 0; col < output_count; col++) {
+			if (kept == buffer.size()) {
+				out.data[col].Reference(buffer.data[col]);
+			} else {
+				out.data[col].Slice(buffer.data[col], keep, kept);
+			}
+		}
+		out.SetChildCardinality(kept);
+		return kept;
+	}
+
+	idx_t Finish(DataChunk &out) {
+		out.SetChildCardinality(0);
+		return 0;
+	}
+
+	vector<StorageIndex> fetch_ids;
+	idx_t output_count = 0;
+	optional_idx rowid_slot;
+	DataChunk buffer;
+	idx_t k = 0;
+	//! Candidate rowids, ascending (fetch order).
+	vector<row_t> row_ids;
+	idx_t offset = 0;
+	//! Rowids returned from the candidates, so a completing table scan does not repeat them.
+	unordered_set<row_t> returned;
+	bool full_scan = false;
+	unique_ptr<TableScanState> table_scan;
+	ColumnFetchState fetch_state;
+};
+
+struct HNSWScanState : public GlobalTableFunctionState {
+	CandidateReader reader;
+};
+
+static unique_ptr<GlobalTableFunctionState> HNSWScanInit(ClientContext &context, TableFunctionInitInput &input) {
+	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
+	auto state = make_uniq<HNSWScanState>();
+	state->reader.SetColumns(bind, input.column_indexes, input.projection_ids);
+	state->reader.Start(context, bind, bind.query.data());
+	return std::move(state);
+}
+
+static void HNSWScanFunction(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
+	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
+	input.global_state->Cast<HNSWScanState>().reader.Next(context, bind, output);
+}
+
+//! Per-thread state of the in-out form: the input row being answered.
+struct HNSWInOutState : public LocalTableFunctionState {
+	CandidateReader reader;
+	bool started = false;
+	vector<float> query;
+};
+
+static unique_ptr<LocalTableFunctionState> HNSWInOutInit(ExecutionContext &context, TableFunctionInitInput &input,
+                                                         GlobalTableFunctionState *global_state) {
+	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
+	auto state = make_uniq<HNSWInOutState>();
+	state->reader.SetColumns(bind, input.column_indexes, input.projection_ids);
+	return std::move(state);
+}
+
+//! Reads the query vector of the (single-row) input; false when it is NULL.
+static bool InputQuery(DataChunk &input, idx_t column, vector<float> &query) {
+	auto &vector = input.data[column];
+	UnifiedVectorFormat outer;
+	vector.ToUnifiedFormat(outer);
+	if (input.size() == 0 || !outer.validity.RowIsValid(outer.sel->get_index(0))) {
+		return false;
+	}
+	auto size = ArrayType::GetSize(vector.GetType());
+	auto &child = ArrayVector::GetChild(vector);
+	UnifiedVectorFormat elements;
+	child.ToUnifiedFormat(elements);
+	auto data = UnifiedVectorFormat::GetData<float>(elements);
+	auto base = outer.sel->get_index(0) * size;
+	query.resize(size);
+	for (idx_t i = 0; i < size; i++) {
+		auto index = elements.sel->get_index(base + i);
+		if (!elements.validity.RowIsValid(index)) {
+			return false; // the exact plan would raise its own error on this vector
+		}
+		query[i] = data[index];
+	}
+	return true;
+}
+
+static OperatorResultType HNSWInOutFunction(ExecutionContext &context, TableFunctionInput &data, DataChunk &input,
+                                            DataChunk &output) {
+	auto &bind = data.bind_data->Cast<HNSWScanBindData>();
+	auto &state = data.local_state->Cast<HNSWInOutState>();
+	if (!state.started) {
+		bool has_query = InputQuery(input, bind.query_column, state.query);
+		state.reader.Start(context.client, bind, has_query ? state.query.data() : nullptr);
+		state.started = true;
+	}
+	// Our columns come first; the operator fills the passed-through input columns after them.
+	auto count = state.reader.Next(context.client, bind, output);
+	if (count == 0) {
+		state.started = false;
+		return OperatorResultType::NEED_MORE_INPUT;
+	}
+	return OperatorResultType::HAVE_MORE_OUTPUT;
+}
+
+static virtual_column_map_t HNSWScanVirtualColumns(ClientContext &context, optional_ptr<FunctionData> bind_data) {
+	return bind_data->Cast<HNSWScanBindData>().table.GetVirtualColumns();
+}
+
+static unique_ptr<NodeStatistics> HNSWScanCardinality(ClientContext &context, const FunctionData *bind_data) {
+	auto &bind = bind_data->Cast<HNSWScanBindData>();
+	return make_uniq<NodeStatistics>(bind.k, bind.k);
+}
+
+static InsertionOrderPreservingMap<string> HNSWScanToString(TableFunctionToStringInput &input) {
+	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
+	InsertionOrderPreservingMap<string> result;
+	// The in-out form shows as INOUT_FUNCTION: name the scan so EXPLAIN shows it either way.
+	result["Function"] = "HNSW_INDEX_SCAN";
+	result["Table"] = bind.table.name.GetIdentifierName();
+	result["HNSW Index"] = bind.index_name;
+	result["Limit"] = to_string(bind.k);
+	return result;
+}
+
+static TableFunction BaseScanFunction() {
+	TableFunction scan("hnsw_index_scan", {}, nullptr);
+	scan.projection_pushdown = true;
+	scan.filter_pushdown = false;
+	scan.filter_prune = false;
+	scan.get_virtual_columns = HNSWScanVirtualColumns;
+	scan.cardinality = HNSWScanCardinality;
+	scan.to_string = HNSWScanToString;
+	return scan;
+}
+
+TableFunction GetHNSWIndexScanFunction() {
+	auto scan = BaseScanFunction();
+	scan.function = HNSWScanFunction;
+	scan.init_global = HNSWScanInit;
+	return scan;
+}
+
+TableFunction GetHNSWIndexScanInOutFunction() {
+	auto scan = BaseScanFunction();
+	scan.in_out_function = HNSWInOutFunction;
+	scan.init_local = HNSWInOutInit;
+	return scan;
+}
+
+} // namespace hnsw
+} // namespace duckdb

@@ -1,0 +1,171 @@
+//! Inserting one vector (from any number of threads at once) and batches of them.
+
+use crate::error::Result;
+use crate::graph::Hnsw;
+use crate::parallel::for_each_block;
+use crate::search::{with_thread_scratch, Scored, SearchScratch, HIDDEN};
+use std::sync::atomic::Ordering;
+
+/// Rows a batch gives each thread at least: starting a thread costs about as much as one insert.
+const MIN_ROWS_PER_THREAD: usize = 4;
+
+impl Hnsw {
+    /// Inserts `vector` under `label`. Safe to call from several threads at once.
+    pub fn insert(&self, label: u64, vector: &[f32]) -> Result<()> {
+        with_thread_scratch(|s| self.insert_with(s, label, vector))
+    }
+
+    /// [`Hnsw::insert`] with caller-owned buffers.
+    pub fn insert_with(&self, s: &mut SearchScratch, label: u64, vector: &[f32]) -> Result<()> {
+        let mut q = std::mem::take(&mut s.query);
+        let result = self
+            .prepare_into(vector, &mut q)
+            .and_then(|()| self.insert_prepared(s, label, &q));
+        s.query = q;
+        result
+    }
+
+    fn insert_prepared(&self, s: &mut SearchScratch, label: u64, q: &[f32]) -> Result<()> {
+        if self.contains(label) {
+            return Err(crate::error::Error::DuplicateLabel(label));
+        }
+        // A retired label inserted again (a database re-adding a row whose delete was undone):
+        // the new node replaces the old one.
+        self.purge(label);
+        let level = self.level_for(label);
+        let id = self.allocate(label, level, q)?;
+        if let Err(e) = self.claim_label(label, id) {
+            // Lost a race for the label: the slot was never linked; compaction reclaims it.
+            self.store
+                .flags(id)
+                .fetch_or(crate::graph::DELETED, Ordering::AcqRel);
+            self.note_deleted(1);
+            return Err(e);
+        }
+
+        // A node that raises the top layer keeps the entry lock for its whole insertion, so
+        // that two such nodes cannot both become the entry point.
+        let mut entry_guard = None;
+        let mut entry = self.entry();
+        if entry.is_none_or(|(_, top)| level > top) {
+            entry_guard = Some(self.entry_lock.lock().unwrap_or_else(|e| e.into_inner()));
+            entry = self.entry();
+            if entry.is_some_and(|(_, top)| level <= top) {
+                entry_guard = None;
+            }
+        }
+        self.inserted_since_relink.fetch_add(1, Ordering::Relaxed);
+        let Some((entry_id, top)) = entry else {
+            self.set_entry(Some((id, level)));
+            return Ok(());
+        };
+
+        let mut cur = Scored {
+            dist: self.dist.eval(q, self.store.vector(entry_id)),
+            id: entry_id,
+        };
+        for l in (level + 1..=top).rev() {
+            cur = self.greedy(s, q, cur, l);
+        }
+        for l in (0..=level.min(top)).rev() {
+            self.search_layer(s, q, cur, self.params.ef_construction, l, HIDDEN);
+            s.sorted.clear();
+            s.sorted.extend(s.results.drain());
+            s.sorted.sort_unstable();
+            if let Some(&closest) = s.sorted.first() {
+                cur = closest;
+            }
+            self.select_neighbors(s, self.params.m);
+            self.connect(s, id, q, l);
+        }
+        if entry_guard.is_some() {
+            self.set_entry(Some((id, level)));
+        }
+        Ok(())
+    }
+
+    /// Writes the new node's list on `level` from `s.selected` and links it back from each
+    /// neighbour, pruning a full neighbour list with the heuristic.
+    fn connect(&self, s: &mut SearchScratch, id: u32, q: &[f32], level: usize) {
+        let cap = self.params.max_links(level);
+        {
+            let _guard = self.store.lock(id);
+            let words = self.store.links(id, level);
+            let n = s.selected.len().min(cap);
+            for (w, c) in words[1..=n].iter().zip(&s.selected) {
+                w.store(c.id, Ordering::Release);
+            }
+            words[0].store(n as u32, Ordering::Release);
+        }
+        let mut pending = std::mem::take(&mut s.pending);
+        pending.clear();
+        pending.extend(s.selected.iter().map(|c| c.id));
+        for &n in &pending {
+            if n == id {
+                continue;
+            }
+            let _guard = self.store.lock(n);
+            let words = self.store.links(n, level);
+            let count = (words[0].load(Ordering::Acquire) as usize).min(cap);
+            if words[1..=count]
+                .iter()
+                .any(|w| w.load(Ordering::Relaxed) == id)
+            {
+                continue;
+            }
+            if count < cap {
+                words[1 + count].store(id, Ordering::Release);
+                words[0].store(count as u32 + 1, Ordering::Release);
+                continue;
+            }
+            let vn = self.store.vector(n);
+            s.sorted.clear();
+            s.sorted.push(Scored {
+                dist: self.dist.eval(vn, q),
+                id,
+            });
+            for w in &words[1..=count] {
+                let e = w.load(Ordering::Relaxed);
+                s.sorted.push(Scored {
+                    dist: self.dist.eval(vn, self.store.vector(e)),
+                    id: e,
+                });
+            }
+            s.sorted.sort_unstable();
+            self.select_neighbors(s, cap);
+            for (w, c) in words[1..].iter().zip(&s.selected) {
+                w.store(c.id, Ordering::Release);
+            }
+            words[0].store(s.selected.len() as u32, Ordering::Release);
+        }
+        s.pending = pending;
+    }
+
+    /// Inserts row `i` of `vectors` (row-major, `dim` floats each) under label
+    /// `first_label + i`, using `threads` threads. Stops at the first error.
+    pub fn insert_numbered(&self, vectors: &[f32], first_label: u64, threads: usize) -> Result<()> {
+        let rows = vectors.len() / self.params.dim;
+        let labels: Vec<u64> = (0..rows as u64).map(|i| first_label + i).collect();
+        self.insert_batch(vectors, &labels, threads)
+    }
+
+    /// Inserts row `i` of `vectors` under `labels[i]` using up to `threads` threads (fewer for
+    /// small batches). Stops at the first error.
+    pub fn insert_batch(&self, vectors: &[f32], labels: &[u64], threads: usize) -> Result<()> {
+        let dim = self.params.dim;
+        let rows = labels.len().min(vectors.len() / dim);
+        for_each_block(
+            rows,
+            1,
+            MIN_ROWS_PER_THREAD,
+            threads,
+            SearchScratch::new,
+            |s, range| {
+                for i in range {
+                    self.insert_with(s, labels[i], &vectors[i * dim..(i + 1) * dim])?;
+                }
+                Ok(())
+            },
+        )
+    }
+}

@@ -1,0 +1,386 @@
+//! The index handle. The C++ side owns the pointer; inserts, deletes, retirements and searches
+//! may run from many threads at once; compaction and relinking need the caller's exclusive lock.
+
+use super::{slice, with_status, HnswStatus};
+use crate::params::{
+    DIM_MAX, EF_CONSTRUCTION_DEFAULT, EF_CONSTRUCTION_MAX, EF_CONSTRUCTION_MIN, EF_SEARCH_DEFAULT,
+    EF_SEARCH_MAX, EF_SEARCH_MIN, M0_MAX, M_DEFAULT, M_MAX, M_MIN,
+};
+use crate::{Error, Hnsw, MetricKind, Neighbor, Params};
+use std::ffi::{c_char, c_void, CStr};
+
+/// An index, owned by the C++ side through a pointer.
+pub struct HnswRsIndex(pub(crate) Hnsw);
+
+/// Index parameters as passed from C (signed, so that negative SQL values get range errors).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct HnswParams {
+    /// 1 l2sq, 2 cosine, 3 ip.
+    pub metric: u8,
+    pub dim: i64,
+    pub m: i64,
+    /// 0 means the default, 2·M.
+    pub m0: i64,
+    pub ef_construction: i64,
+    pub ef_search: i64,
+}
+
+/// What an index reports about itself.
+#[repr(C)]
+#[derive(Default)]
+pub struct HnswStats {
+    /// Searchable rows.
+    pub count: usize,
+    /// Deleted nodes waiting for compaction.
+    pub deleted: usize,
+    /// Retired rows: hidden from new readers, candidates for older snapshots.
+    pub retired: usize,
+    pub slots: usize,
+    pub layers: usize,
+    pub memory_bytes: usize,
+}
+
+/// True while an active snapshot started before commit `commit` (it may still see rows that
+/// commit deleted); `context` is the caller's.
+pub type HnswSnapshotPredates = extern "C" fn(context: *mut c_void, commit: u64) -> bool;
+
+/// Checks C parameters with the builder's ranges and messages (negative values included).
+fn to_params(p: &HnswParams) -> crate::Result<Params> {
+    let metric = MetricKind::from_code(p.metric)
+        .ok_or_else(|| Error::ParameterConflict(format!("unknown metric code {}", p.metric)))?;
+    let unsigned = |name: &'static str, v: i64, min: usize, max: usize| -> crate::Result<usize> {
+        usize::try_from(v).map_err(|_| Error::Parameter {
+            name,
+            value: v,
+            min: min as u64,
+            max: max as u64,
+        })
+    };
+    let mut b = Params::builder(metric, unsigned("dimensions", p.dim, 1, DIM_MAX)?)
+        .m(unsigned("M", p.m, M_MIN, M_MAX)?)
+        .ef_construction(unsigned(
+            "ef_construction",
+            p.ef_construction,
+            EF_CONSTRUCTION_MIN,
+            EF_CONSTRUCTION_MAX,
+        )?)
+        .ef_search(unsigned(
+            "ef_search",
+            p.ef_search,
+            EF_SEARCH_MIN,
+            EF_SEARCH_MAX,
+        )?);
+    if p.m0 != 0 {
+        b = b.m0(unsigned("M0", p.m0, M_MIN, M0_MAX)?);
+    }
+    b.build()
+}
+
+/// Copies up to `cap` hits into the caller's arrays; returns how many.
+///
+/// # Safety
+/// `labels` and `distances` valid for `cap` writes.
+unsafe fn write_hits(
+    hits: &[Neighbor],
+    cap: usize,
+    labels: *mut u64,
+    distances: *mut f32,
+) -> usize {
+    for (i, hit) in hits.iter().enumerate().take(cap) {
+        *labels.add(i) = hit.label;
+        *distances.add(i) = hit.distance;
+    }
+    hits.len().min(cap)
+}
+
+/// Metric code for an option value (`l2sq`, `cosine`, `ip`; case-insensitive), or 0.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_metric_code(name: *const c_char, status: *mut HnswStatus) -> u8 {
+    with_status(status, 0, || {
+        let name = CStr::from_ptr(name).to_string_lossy();
+        Ok(MetricKind::from_name(&name).map_or(0, |m| m.code()))
+    })
+}
+
+/// Default parameters (as `vss`): M=16, M0=2M, ef_construction=128, ef_search=64.
+#[no_mangle]
+pub extern "C" fn hnsw_rs_default_params() -> HnswParams {
+    HnswParams {
+        metric: MetricKind::L2sq.code(),
+        dim: 0,
+        m: M_DEFAULT as i64,
+        m0: 0,
+        ef_construction: EF_CONSTRUCTION_DEFAULT as i64,
+        ef_search: EF_SEARCH_DEFAULT as i64,
+    }
+}
+
+/// Checks parameters; on success fills in derived defaults (M0) and returns true.
+///
+/// # Safety
+/// `params` must be valid for reads and writes; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_params_check(
+    params: *mut HnswParams,
+    status: *mut HnswStatus,
+) -> bool {
+    with_status(status, false, || {
+        let p = to_params(&*params)?;
+        (*params).m0 = p.m0 as i64;
+        Ok(true)
+    })
+}
+
+/// A new empty index, or null with `status` set.
+///
+/// # Safety
+/// `params` must be valid for reads; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_new(
+    params: *const HnswParams,
+    status: *mut HnswStatus,
+) -> *mut HnswRsIndex {
+    with_status(status, std::ptr::null_mut(), || {
+        let index = HnswRsIndex(Hnsw::new(to_params(&*params)?)?);
+        Ok(Box::into_raw(Box::new(index)))
+    })
+}
+
+/// Frees an index (null is ignored).
+///
+/// # Safety
+/// `index` must come from this library and not be used afterwards; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_free(index: *mut HnswRsIndex, status: *mut HnswStatus) {
+    with_status(status, (), || {
+        if !index.is_null() {
+            drop(Box::from_raw(index));
+        }
+        Ok(())
+    })
+}
+
+/// The parameters an index was built with (after loading, they come from the stored image).
+///
+/// # Safety
+/// `index` valid; `out` valid for writes; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_params(
+    index: *const HnswRsIndex,
+    out: *mut HnswParams,
+    status: *mut HnswStatus,
+) {
+    with_status(status, (), || {
+        let p = (*index).0.params();
+        *out = HnswParams {
+            metric: p.metric.code(),
+            dim: p.dim as i64,
+            m: p.m as i64,
+            m0: p.m0 as i64,
+            ef_construction: p.ef_construction as i64,
+            ef_search: p.ef_search as i64,
+        };
+        Ok(())
+    })
+}
+
+/// Size and shape of an index.
+///
+/// # Safety
+/// `index` valid; `out` valid for writes; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_stats(
+    index: *const HnswRsIndex,
+    out: *mut HnswStats,
+    status: *mut HnswStatus,
+) {
+    with_status(status, (), || {
+        let ix = &(*index).0;
+        *out = HnswStats {
+            count: ix.len(),
+            deleted: ix.deleted_count(),
+            retired: ix.retired_count(),
+            slots: ix.slot_count(),
+            layers: ix.layer_count(),
+            memory_bytes: ix.memory_bytes(),
+        };
+        Ok(())
+    })
+}
+
+/// Checks that a vector can be indexed (dimension, finite, non-zero for cosine).
+///
+/// # Safety
+/// `index` valid; `v` valid for `dim` reads; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_check_vector(
+    index: *const HnswRsIndex,
+    v: *const f32,
+    dim: usize,
+    status: *mut HnswStatus,
+) -> bool {
+    with_status(status, false, || {
+        (*index).0.prepare_into(slice(v, dim), &mut Vec::new())?;
+        Ok(true)
+    })
+}
+
+/// Inserts `n` vectors (row-major) under `labels` with up to `threads` threads (fewer for small
+/// batches).
+///
+/// # Safety
+/// `index` valid; `labels` valid for `n` reads; `vectors` for `n * dim` reads; `status` valid
+/// or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_insert_batch(
+    index: *const HnswRsIndex,
+    labels: *const u64,
+    vectors: *const f32,
+    n: usize,
+    dim: usize,
+    threads: usize,
+    status: *mut HnswStatus,
+) -> bool {
+    with_status(status, false, || {
+        let ix = &(*index).0;
+        if dim != ix.dim() {
+            return Err(Error::DimensionMismatch {
+                expected: ix.dim(),
+                got: dim,
+            });
+        }
+        ix.insert_batch(slice(vectors, n * dim), slice(labels, n), threads)?;
+        Ok(true)
+    })
+}
+
+/// Deletes `label`; true if it was present.
+///
+/// # Safety
+/// `index` valid; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_delete(
+    index: *const HnswRsIndex,
+    label: u64,
+    status: *mut HnswStatus,
+) -> bool {
+    with_status(status, false, || Ok((*index).0.delete(label)))
+}
+
+/// Retires the `n` labels one commit deleted, logged under the database's `last_commit` id;
+/// returns how many were searchable.
+///
+/// # Safety
+/// `index` valid; `labels` valid for `n` reads; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_retire_batch(
+    index: *const HnswRsIndex,
+    labels: *const u64,
+    n: usize,
+    last_commit: u64,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        Ok((*index).0.retire_batch(slice(labels, n), last_commit))
+    })
+}
+
+/// Purges the retired labels no active snapshot can see any more; returns how many.
+///
+/// # Safety
+/// `index` valid; `predates` callable with `context`; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_purge_retired(
+    index: *const HnswRsIndex,
+    last_commit: u64,
+    predates: HnswSnapshotPredates,
+    context: *mut c_void,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        Ok((*index)
+            .0
+            .purge_retired(last_commit, |commit| predates(context, commit)))
+    })
+}
+
+/// Up to `k` nearest searchable labels and distances, closest first; returns how many were
+/// written.
+///
+/// # Safety
+/// `index` valid; `q` valid for `dim` reads; `labels`/`distances` valid for `k` writes;
+/// `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_search(
+    index: *const HnswRsIndex,
+    q: *const f32,
+    dim: usize,
+    k: usize,
+    ef: usize,
+    labels: *mut u64,
+    distances: *mut f32,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        let hits = (*index).0.search(slice(q, dim), k, ef)?;
+        Ok(write_hits(&hits, k, labels, distances))
+    })
+}
+
+/// Candidates for exact re-ranking by a reader that checks visibility itself (see
+/// `Hnsw::candidates`): at most `2 * max(k, ef)` labels and distances, closest first, retired
+/// labels included; returns how many were written (at most `cap`).
+///
+/// # Safety
+/// `index` valid; `q` valid for `dim` reads; `labels`/`distances` valid for `cap` writes;
+/// `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_candidates(
+    index: *const HnswRsIndex,
+    q: *const f32,
+    dim: usize,
+    k: usize,
+    ef: usize,
+    cap: usize,
+    labels: *mut u64,
+    distances: *mut f32,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        let hits = (*index).0.candidates(slice(q, dim), k, ef)?;
+        Ok(write_hits(&hits, cap, labels, distances))
+    })
+}
+
+/// Compacts once deleted nodes reach the core's threshold (any, if `force`), repairing lists
+/// with up to `threads` threads; returns the slots freed.
+///
+/// # Safety
+/// `index` valid, and no other thread may use it during the call; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_compact_if_due(
+    index: *mut HnswRsIndex,
+    threads: usize,
+    force: bool,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || Ok((*index).0.compact_if_due(threads, force)))
+}
+
+/// Relinks nodes no search can reach, once inserts since the last relink reach the core's
+/// threshold (any, if `force`); returns the links added.
+///
+/// # Safety
+/// `index` valid, and no other thread may use it during the call; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_relink_if_due(
+    index: *mut HnswRsIndex,
+    force: bool,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || Ok((*index).0.relink_if_due(force)))
+}

@@ -1,0 +1,135 @@
+//! Compaction: repairs the graph around deleted nodes and returns their slots for reuse.
+
+use crate::graph::{Hnsw, DELETED, FREE};
+use crate::parallel::for_each_block;
+use crate::search::{Scored, SearchScratch};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Live nodes per block of repair work: neighbouring slots share cache lines of link words.
+const REPAIR_BLOCK: usize = 256;
+
+/// What a compaction did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CompactStats {
+    /// Deleted nodes whose slots became free.
+    pub reclaimed: usize,
+    /// Neighbour lists rewritten because they pointed at deleted nodes.
+    pub repaired_lists: usize,
+    /// Live nodes that had lost every layer-0 in-link and were linked again.
+    pub relinked: usize,
+}
+
+impl Hnsw {
+    /// Removes every deleted node: each list that pointed at one is rebuilt from its live
+    /// neighbours plus the live neighbours of the deleted ones (two hops through chains of
+    /// deleted nodes), with the same heuristic as inserts; then the slots are freed. Lists are
+    /// repaired by up to `threads` threads: a repair reads its own list and the deleted nodes'
+    /// lists (never repaired) and writes only its own, so the live nodes can be shared out freely.
+    pub fn compact(&mut self, threads: usize) -> CompactStats {
+        let slots = self.store.slots() as u32;
+        let state = |id: u32| self.store.flags(id).load(Ordering::Acquire);
+        let dead = |id: u32| state(id) & (DELETED | FREE) != 0;
+        let deleted: Vec<u32> = (0..slots)
+            .filter(|&id| state(id) & FREE == 0 && state(id) & DELETED != 0)
+            .collect();
+        if deleted.is_empty() {
+            return CompactStats::default();
+        }
+        let repaired_lists = AtomicUsize::new(0);
+        let this = &*self;
+        let repaired: Result<(), Infallible> = for_each_block(
+            slots as usize,
+            REPAIR_BLOCK,
+            REPAIR_BLOCK,
+            threads,
+            SearchScratch::new,
+            |s, range| {
+                let repaired = (range.start as u32..range.end as u32)
+                    .filter(|&id| !dead(id))
+                    .map(|id| this.repair_lists(s, id, slots))
+                    .sum();
+                repaired_lists.fetch_add(repaired, Ordering::Relaxed);
+                Ok(())
+            },
+        );
+        let Ok(()) = repaired;
+        let repaired_lists = repaired_lists.into_inner();
+        let mut s = SearchScratch::new();
+
+        // A deleted entry point hands over to the live node on the highest layer.
+        if let Some((entry, _)) = self.entry() {
+            if dead(entry) {
+                let best = (0..slots)
+                    .filter(|&id| !dead(id))
+                    .max_by_key(|&id| (self.store.level(id), std::cmp::Reverse(id)));
+                self.set_entry(best.map(|id| (id, self.store.level(id))));
+            }
+        }
+
+        let relinked = self.relink_unreachable(&mut s, slots);
+        // (It runs before the slots are freed: it only walks live nodes.)
+
+        let mut free = self.free_list();
+        for &id in &deleted {
+            self.store.release(id);
+            free.push(id);
+        }
+        self.set_free_list(free);
+        self.note_deleted(-(deleted.len() as isize));
+        CompactStats {
+            reclaimed: deleted.len(),
+            repaired_lists,
+            relinked,
+        }
+    }
+
+    /// Rebuilds each list of live node `id` that points at a deleted node; returns how many.
+    fn repair_lists(&self, s: &mut SearchScratch, id: u32, slots: u32) -> usize {
+        let dead = |id: u32| self.store.flags(id).load(Ordering::Acquire) & (DELETED | FREE) != 0;
+        let mut repaired = 0;
+        let mut ids = Vec::new();
+        for level in 0..=self.store.level(id) {
+            self.read_links(s, id, level);
+            if !s.links.iter().any(|&n| dead(n)) {
+                continue;
+            }
+            // Candidate set: live neighbours, plus live nodes up to two hops through dead ones.
+            s.visited.reset(slots as usize);
+            s.visited.insert(id);
+            ids.clear();
+            let mut frontier: Vec<u32> = s.links.clone();
+            for hop in 0..3 {
+                let mut next = Vec::new();
+                for &n in &frontier {
+                    if !s.visited.insert(n) {
+                        continue;
+                    }
+                    if !dead(n) {
+                        ids.push(n);
+                    } else if hop < 2 && self.store.level(n) >= level {
+                        self.read_links(s, n, level);
+                        next.extend_from_slice(&s.links);
+                    }
+                }
+                frontier = next;
+            }
+            let base = self.store.vector(id);
+            s.sorted.clear();
+            s.sorted.extend(ids.iter().map(|&n| Scored {
+                dist: self.dist.eval(base, self.store.vector(n)),
+                id: n,
+            }));
+            s.sorted.sort_unstable();
+            let cap = self.params.max_links(level);
+            self.select_neighbors(s, cap);
+            let words = self.store.links(id, level);
+            for (w, c) in words[1..].iter().zip(&s.selected) {
+                w.store(c.id, Ordering::Release);
+            }
+            words[0].store(s.selected.len() as u32, Ordering::Release);
+            repaired += 1;
+        }
+        repaired
+    }
+}
