@@ -49,15 +49,22 @@ static shared_ptr<IndexEntry> StorageEntry(DuckIndexEntry &index) {
 	return found;
 }
 
-unique_ptr<IndexReadHandle<HNSWIndex>> TryReadHNSWIndex(const HNSWIndexRef &ref) {
-	unique_ptr<IndexReadHandle<HNSWIndex>> handle;
+//! The handle `take(entry)` gives for the ref's entry while it is still in the table's index list,
+//! or null if another transaction dropped it.
+template <class HANDLE, class TAKE> static unique_ptr<HANDLE> TakeHandle(const HNSWIndexRef &ref, TAKE &&take) {
+	unique_ptr<HANDLE> handle;
 	ForEachHNSWIndex(ref.catalog_entry.GetDataTableInfo(), [&](const shared_ptr<IndexEntry> &entry) {
 		if (entry == ref.entry) {
-			handle = make_uniq<IndexReadHandle<HNSWIndex>>(entry->GetReadHandle<HNSWIndex>());
+			handle = make_uniq<HANDLE>(take(*entry));
 		}
 		return !handle;
 	});
 	return handle;
+}
+
+unique_ptr<IndexReadHandle<HNSWIndex>> TryReadHNSWIndex(const HNSWIndexRef &ref) {
+	return TakeHandle<IndexReadHandle<HNSWIndex>>(ref,
+	                                              [](IndexEntry &entry) { return entry.GetReadHandle<HNSWIndex>(); });
 }
 
 //! The error for an index another transaction dropped after it was looked up.
@@ -74,13 +81,8 @@ unique_ptr<IndexReadHandle<HNSWIndex>> ReadHNSWIndex(const HNSWIndexRef &ref) {
 }
 
 unique_ptr<IndexWriteHandle<HNSWIndex>> WriteHNSWIndex(const HNSWIndexRef &ref) {
-	unique_ptr<IndexWriteHandle<HNSWIndex>> handle;
-	ForEachHNSWIndex(ref.catalog_entry.GetDataTableInfo(), [&](const shared_ptr<IndexEntry> &entry) {
-		if (entry == ref.entry) {
-			handle = make_uniq<IndexWriteHandle<HNSWIndex>>(entry->GetWriteHandle<HNSWIndex>());
-		}
-		return !handle;
-	});
+	auto handle = TakeHandle<IndexWriteHandle<HNSWIndex>>(
+	    ref, [](IndexEntry &entry) { return entry.GetWriteHandle<HNSWIndex>(); });
 	if (!handle) {
 		throw DroppedMeanwhile(ref);
 	}
