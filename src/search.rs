@@ -1,7 +1,7 @@
 //! Searching: greedy descent through the upper layers, then a best-first search of layer 0.
 
 use crate::error::Result;
-use crate::graph::{Hnsw, DELETED, FREE, RETIRED};
+use crate::graph::{Hnsw, DELETED, FREE, HAS_COPIES, RETIRED};
 use std::cell::RefCell;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
@@ -87,12 +87,21 @@ pub struct SearchScratch {
     pub(crate) selected: Vec<Scored>,
     pub(crate) links: Vec<u32>,
     pub(crate) pending: Vec<u32>,
+    /// Each layer's candidates of an insert, found before the node is linked.
+    pub(crate) layers: Vec<Vec<Scored>>,
+    /// Distances computed by the searches that used these buffers (for benchmarks).
+    pub(crate) distances: u64,
 }
 
 impl SearchScratch {
     /// Empty buffers; they grow to fit the first searches and are then reused.
     pub fn new() -> SearchScratch {
         SearchScratch::default()
+    }
+
+    /// Distances computed by the searches that used these buffers so far.
+    pub fn distance_count(&self) -> u64 {
+        self.distances
     }
 }
 
@@ -239,12 +248,54 @@ impl Hnsw {
             dist: self.dist.eval(q, self.store.vector(entry)),
             id: entry,
         };
+        s.distances += 1;
         for level in (1..=top).rev() {
             cur = self.greedy(s, q, cur, level);
         }
-        self.search_layer(s, q, cur, ef, 0, hide);
+        self.search_layer(s, q, cur, ef, 0, hide, true);
         s.sorted.extend(s.results.drain());
         s.sorted.sort_unstable();
+        self.add_copies(s, ef, hide);
+    }
+
+    /// Puts each found node's copies (identical vectors: the same distance) right after it in
+    /// `s.sorted`, keeping at most `ef`; drops hidden nodes that were kept only as carriers of
+    /// copies.
+    fn add_copies(&self, s: &mut SearchScratch, ef: usize, hide: u32) {
+        if !s
+            .sorted
+            .iter()
+            .any(|c| self.store.has_state(c.id, HAS_COPIES))
+        {
+            return;
+        }
+        let mut out = std::mem::take(&mut s.selected);
+        out.clear();
+        for i in 0..s.sorted.len() {
+            let c = s.sorted[i];
+            if !self.store.has_state(c.id, hide) {
+                out.push(c);
+            }
+            if self.store.has_state(c.id, HAS_COPIES) {
+                s.pending.clear();
+                self.copies_of(c.id, &mut s.pending);
+                out.extend(
+                    s.pending
+                        .iter()
+                        .filter(|&&copy| !self.store.has_state(copy, hide | FREE))
+                        .map(|&copy| Scored {
+                            dist: c.dist,
+                            id: copy,
+                        }),
+                );
+            }
+            if out.len() >= ef {
+                out.truncate(ef);
+                break;
+            }
+        }
+        std::mem::swap(&mut s.sorted, &mut out);
+        s.selected = out;
     }
 
     /// Moves to ever closer neighbours on one layer until none is closer.
@@ -258,6 +309,7 @@ impl Hnsw {
         loop {
             let mut moved = false;
             self.read_links(s, cur.id, level);
+            s.distances += s.links.len() as u64;
             for i in 0..s.links.len() {
                 let n = s.links[i];
                 let d = self.dist.eval(q, self.store.vector(n));
@@ -284,7 +336,8 @@ impl Hnsw {
 
     /// Best-first search of one layer from `start`: leaves the `ef` closest nodes without any
     /// `hide` state bit in `s.results` (a max-heap). Hidden nodes are walked through but never
-    /// returned.
+    /// returned, unless `carriers` and they have copies (whose own state decides).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn search_layer(
         &self,
         s: &mut SearchScratch,
@@ -293,7 +346,15 @@ impl Hnsw {
         ef: usize,
         level: usize,
         hide: u32,
+        carriers: bool,
     ) {
+        let admit = |n: u32| {
+            let flags = self
+                .store
+                .flags(n)
+                .load(std::sync::atomic::Ordering::Acquire);
+            flags & hide == 0 || (carriers && flags & HAS_COPIES != 0)
+        };
         s.visited.reset(self.store.slots());
         // Without tombstones, skip reading each neighbour's flags (an extra cache line).
         let tombstones = self.deleted_count() + self.retired_count() > 0;
@@ -301,7 +362,7 @@ impl Hnsw {
         s.results.clear();
         s.visited.insert(start.id);
         s.candidates.push(Reverse(start));
-        if !self.store.has_state(start.id, hide) {
+        if admit(start.id) {
             s.results.push(start);
         }
         let mut worst = if s.results.is_empty() {
@@ -332,13 +393,14 @@ impl Hnsw {
                 }
             }
             s.links.truncate(fresh);
+            s.distances += fresh as u64;
             for i in 0..s.links.len() {
                 let n = s.links[i];
                 let d = self.dist.eval(q, self.store.vector(n));
                 if s.results.len() < ef || d < worst {
                     let scored = Scored { dist: d, id: n };
                     s.candidates.push(Reverse(scored));
-                    if !tombstones || !self.store.has_state(n, hide) {
+                    if !tombstones || admit(n) {
                         s.results.push(scored);
                         if s.results.len() > ef {
                             s.results.pop();

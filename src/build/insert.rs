@@ -33,15 +33,6 @@ impl Hnsw {
         // the new node replaces the old one.
         self.purge(label);
         let level = self.level_for(label);
-        let id = self.allocate(label, level, q)?;
-        if let Err(e) = self.claim_label(label, id) {
-            // Lost a race for the label: the slot was never linked; compaction reclaims it.
-            self.store
-                .flags(id)
-                .fetch_or(crate::graph::DELETED, Ordering::AcqRel);
-            self.note_deleted(1);
-            return Err(e);
-        }
 
         // A node that raises the top layer keeps the entry lock for its whole insertion, so
         // that two such nodes cannot both become the entry point.
@@ -54,12 +45,14 @@ impl Hnsw {
                 entry_guard = None;
             }
         }
-        self.inserted_since_relink.fetch_add(1, Ordering::Relaxed);
         let Some((entry_id, top)) = entry else {
+            let id = self.allocate_claimed(label, level, q)?;
+            self.inserted_since_relink.fetch_add(1, Ordering::Relaxed);
             self.set_entry(Some((id, level)));
             return Ok(());
         };
 
+        // Search every layer the node will join, top-down, before anything is linked.
         let mut cur = Scored {
             dist: self.dist.eval(q, self.store.vector(entry_id)),
             id: entry_id,
@@ -67,21 +60,64 @@ impl Hnsw {
         for l in (level + 1..=top).rev() {
             cur = self.greedy(s, q, cur, l);
         }
-        for l in (0..=level.min(top)).rev() {
-            self.search_layer(s, q, cur, self.params.ef_construction, l, HIDDEN);
-            s.sorted.clear();
-            s.sorted.extend(s.results.drain());
-            s.sorted.sort_unstable();
-            if let Some(&closest) = s.sorted.first() {
+        let joins = level.min(top);
+        let mut layers = std::mem::take(&mut s.layers);
+        layers.resize_with(joins + 1, Vec::new);
+        for l in (0..=joins).rev() {
+            self.search_layer(s, q, cur, self.params.ef_construction, l, HIDDEN, false);
+            let found = &mut layers[l];
+            found.clear();
+            found.extend(s.results.drain());
+            found.sort_unstable();
+            if let Some(&closest) = found.first() {
                 cur = closest;
             }
-            self.select_neighbors(s, self.params.m);
-            self.connect(s, id, q, l);
         }
-        if entry_guard.is_some() {
-            self.set_entry(Some((id, level)));
+
+        let result = match self.identical_node(q, &layers[0]) {
+            // Identical vectors are one graph node: a copy adds no direction to navigate by,
+            // and thousands of them would fill every list near them and cut other rows off.
+            Some(owner) => self
+                .allocate_claimed(label, 0, q)
+                .map(|id| self.add_copy(owner, id)),
+            None => self.allocate_claimed(label, level, q).map(|id| {
+                for (l, found) in layers.iter().enumerate().take(joins + 1).rev() {
+                    s.sorted.clear();
+                    s.sorted.extend_from_slice(found);
+                    self.select_neighbors(s, self.params.m);
+                    self.connect(s, id, q, l);
+                }
+                self.inserted_since_relink.fetch_add(1, Ordering::Relaxed);
+                if entry_guard.is_some() {
+                    self.set_entry(Some((id, level)));
+                }
+            }),
+        };
+        s.layers = layers;
+        result
+    }
+
+    /// A found node whose vector equals `q` (its distance to `q` is then exactly q's own).
+    fn identical_node(&self, q: &[f32], found: &[Scored]) -> Option<u32> {
+        let own = self.dist.eval(q, q);
+        found
+            .iter()
+            .find(|c| c.dist == own && self.store.vector(c.id) == q)
+            .map(|c| c.id)
+    }
+
+    /// A slot filled with `q` under `label`, the label claimed.
+    fn allocate_claimed(&self, label: u64, level: usize, q: &[f32]) -> Result<u32> {
+        let id = self.allocate(label, level, q)?;
+        if let Err(e) = self.claim_label(label, id) {
+            // Lost a race for the label: the slot was never linked; compaction reclaims it.
+            self.store
+                .flags(id)
+                .fetch_or(crate::graph::DELETED, Ordering::AcqRel);
+            self.note_deleted(1);
+            return Err(e);
         }
-        Ok(())
+        Ok(id)
     }
 
     /// Writes the new node's list on `level` from `s.selected` and links it back from each

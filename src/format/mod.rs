@@ -22,6 +22,8 @@ use std::sync::atomic::Ordering;
 const STATE_LIVE: u8 = 0;
 const STATE_DELETED: u8 = 1;
 const STATE_FREE: u8 = 2;
+/// A live row whose vector equals its owner's, the one link in its layer-0 list.
+const STATE_COPY: u8 = 3;
 
 /// A slot as read from storage, before it is checked and placed.
 struct StoredSlot<'a> {
@@ -50,7 +52,7 @@ fn fill_slot(
         filled.free.push(placed);
         return Ok(());
     }
-    if slot.state != STATE_LIVE && slot.state != STATE_DELETED {
+    if ![STATE_LIVE, STATE_DELETED, STATE_COPY].contains(&slot.state) {
         return Err(Error::Corrupt(format!(
             "slot {id} has unknown state {}",
             slot.state
@@ -75,6 +77,9 @@ fn fill_slot(
             .fetch_or(DELETED, Ordering::AcqRel);
         filled.deleted += 1;
     } else {
+        if slot.state == STATE_COPY {
+            filled.copies.push(placed);
+        }
         index
             .claim_label(slot.label, placed)
             .map_err(|_| Error::Corrupt(format!("label {} appears twice", slot.label)))?;
@@ -87,6 +92,7 @@ fn fill_slot(
 struct FilledSlots {
     free: Vec<u32>,
     deleted: usize,
+    copies: Vec<u32>,
 }
 
 /// Checks a stored neighbour list and writes it into slot `id`'s list on `level`.
@@ -143,5 +149,27 @@ fn install_entry(index: &Hnsw, entry: u32, top: usize, nodes: usize) -> Result<(
         )));
     }
     index.set_entry(Some((entry, top)));
+    Ok(())
+}
+
+/// Checks each stored copy (level 0, one link, to a node that is no copy and has the same
+/// vector) once every list is in place, and registers it with its owner.
+fn install_copies(index: &Hnsw, copies: &[u32]) -> Result<()> {
+    let is_copy: std::collections::HashSet<u32> = copies.iter().copied().collect();
+    for &copy in copies {
+        let words = index.store.links(copy, 0);
+        let owner = words[1].load(Ordering::Acquire);
+        if index.store.level(copy) != 0 || words[0].load(Ordering::Acquire) != 1 {
+            return Err(Error::Corrupt(format!(
+                "copy slot {copy} must have level 0 and one link"
+            )));
+        }
+        if is_copy.contains(&owner) || index.store.vector(owner) != index.store.vector(copy) {
+            return Err(Error::Corrupt(format!(
+                "copy slot {copy} links to slot {owner}, which is not a node with its vector"
+            )));
+        }
+        index.add_copy(owner, copy);
+    }
     Ok(())
 }

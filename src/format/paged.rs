@@ -7,7 +7,8 @@
 //! ```text
 //! meta     header (112 bytes), then one u64 checksum per data page (pages 1..=data pages)
 //! group g  (slots g*G .. (g+1)*G, G = group_slots; see `group_slots`)
-//!   nodes    one record per slot: state u8 (0 live, 1 deleted, 2 free), level u8, 0u16,
+//!   nodes    one record per slot: state u8 (0 live, 1 deleted, 2 free, 3 copy: a live row
+//!            whose vector equals its one link's, since version 4), level u8, 0u16,
 //!            layer-0 count u32, label u64, m0 × u32 links (unused ones zero); the last group
 //!            has room for all G records (zeros past the last slot)
 //!   vectors  one record per slot: dim × f32 (zeros for free slots)
@@ -31,7 +32,7 @@
 //! an error, never a panic.
 
 use super::{checksum64, fill_slot, install_entry, install_list, FilledSlots, StoredSlot};
-use super::{STATE_DELETED, STATE_FREE, STATE_LIVE};
+use super::{install_copies, STATE_COPY, STATE_DELETED, STATE_FREE, STATE_LIVE};
 use crate::distance::MetricKind;
 use crate::error::{Error, Result};
 use crate::graph::{Hnsw, FREE, MAX_LEVEL, MAX_SLOTS, NONE};
@@ -41,7 +42,9 @@ use std::sync::atomic::Ordering;
 /// Identifies a paged index image.
 pub const PAGED_MAGIC: [u8; 8] = *b"DKHNSWP\x1a";
 /// Current version of the paged format.
-pub const PAGED_VERSION: u32 = 3;
+pub const PAGED_VERSION: u32 = 4;
+/// Oldest version this build reads (version 3 had no copies).
+pub const PAGED_MIN_VERSION: u32 = 3;
 /// Bytes of the fixed header at the start of the first meta page.
 pub const PAGED_HEADER_LEN: usize = 112;
 /// Smallest page size the format accepts.
@@ -368,6 +371,8 @@ fn node_record(index: &Hnsw, id: u32, out: &mut Vec<u8>) {
     out.push(if flags & crate::search::HIDDEN != 0 {
         // Retired nodes are stored deleted: no snapshot from before a restart survives it.
         STATE_DELETED
+    } else if flags & crate::graph::COPY != 0 {
+        STATE_COPY
     } else {
         STATE_LIVE
     });
@@ -449,7 +454,7 @@ impl ImageReader {
         let u32_at = |o: usize| u32::from_le_bytes(h[o..o + 4].try_into().expect("4 bytes"));
         let u64_at = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().expect("8 bytes"));
         let version = u32_at(8);
-        if version != PAGED_VERSION {
+        if !(PAGED_MIN_VERSION..=PAGED_VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 found: version,
                 supported: PAGED_VERSION,
@@ -652,6 +657,7 @@ impl ImageReader {
                 g.upper_len
             )));
         }
+        install_copies(&index, &filled.copies)?;
         install_entry(&index, self.entry, self.top, slots - filled.free.len())?;
         index.set_free_list(filled.free);
         index.note_deleted(filled.deleted as isize);

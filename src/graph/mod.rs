@@ -8,7 +8,7 @@ mod labels;
 mod nodes;
 
 pub use nodes::{NodeId, MAX_SLOTS};
-pub(crate) use nodes::{NodeStore, DELETED, FREE, MAX_LEVEL, NONE, RETIRED};
+pub(crate) use nodes::{NodeStore, COPY, DELETED, FREE, HAS_COPIES, MAX_LEVEL, NONE, RETIRED};
 
 use crate::distance::{DistanceKernel, MetricKind};
 use crate::error::{Error, Result};
@@ -16,8 +16,9 @@ use crate::hash::mix64;
 use crate::maintenance::RetirementLog;
 use crate::params::Params;
 use labels::{LabelMap, LABEL_SHARDS};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 /// An HNSW index over `f32` vectors with `u64` labels. Inserts, deletes and searches may run
 /// from many threads at once; compaction and serialization need exclusive access.
@@ -36,6 +37,8 @@ pub struct Hnsw {
     /// Nodes inserted since the last relink (see `Hnsw::relink_if_due`).
     pub(crate) inserted_since_relink: AtomicUsize,
     retirements: Mutex<RetirementLog>,
+    /// The copies of each node that has some (see `COPY`): identical vectors are one graph node.
+    pub(crate) copies: RwLock<HashMap<u32, Vec<u32>>>,
 }
 
 pub(crate) const EMPTY_ENTRY: u64 = u64::MAX;
@@ -57,6 +60,7 @@ impl Hnsw {
             retired: AtomicUsize::new(0),
             inserted_since_relink: AtomicUsize::new(0),
             retirements: Mutex::new(RetirementLog::new()),
+            copies: RwLock::new(HashMap::new()),
         })
     }
 
@@ -148,6 +152,41 @@ impl Hnsw {
         self.retirements.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Makes slot `copy` (level 0, not linked yet) a copy of node `owner`: its only link is to
+    /// the owner, and searches return it beside the owner.
+    pub(crate) fn add_copy(&self, owner: u32, copy: u32) {
+        let words = self.store.links(copy, 0);
+        words[1].store(owner, Ordering::Relaxed);
+        words[0].store(1, Ordering::Release);
+        self.store.flags(copy).fetch_or(COPY, Ordering::AcqRel);
+        self.copies
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(owner)
+            .or_default()
+            .push(copy);
+        self.store
+            .flags(owner)
+            .fetch_or(HAS_COPIES, Ordering::AcqRel);
+    }
+
+    /// Appends the copies of `owner` to `out`.
+    pub(crate) fn copies_of(&self, owner: u32, out: &mut Vec<u32>) {
+        if let Some(list) = self
+            .copies
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&owner)
+        {
+            out.extend_from_slice(list);
+        }
+    }
+
+    /// The copies of every owner (exclusive access: compaction).
+    pub(crate) fn copies_mut(&mut self) -> &mut HashMap<u32, Vec<u32>> {
+        self.copies.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Current entry point and top layer.
     #[inline]
     pub(crate) fn entry(&self) -> Option<(u32, usize)> {
@@ -196,6 +235,11 @@ impl Hnsw {
             self.live.fetch_sub(1, Ordering::Relaxed);
         }
         Some(id)
+    }
+
+    /// Points a claimed label at another slot (compaction, with exclusive access).
+    pub(crate) fn move_label(&self, label: u64, id: u32) {
+        self.labels.shard(label).insert(label, id);
     }
 
     /// Moves a searchable label to the retired state; false if it is absent or already retired.

@@ -27,6 +27,11 @@ pub(crate) const FREE: u32 = 4;
 /// Deleted for new readers, but still a candidate for older snapshots until purged (see
 /// [`Hnsw::retire`]). Never set together with DELETED or FREE.
 pub(crate) const RETIRED: u32 = 8;
+/// A copy: a row whose vector equals another node's (its owner). It is not linked into the
+/// graph (its layer-0 list holds only its owner); searches return it beside its owner.
+pub(crate) const COPY: u32 = 16;
+/// A node with copies (see [`COPY`]).
+pub(crate) const HAS_COPIES: u32 = 32;
 const LEVEL_SHIFT: u32 = 8;
 const RECORD_ALIGN: usize = 64;
 /// Most cache lines of a vector to prefetch; the hardware prefetcher streams the rest.
@@ -182,6 +187,11 @@ impl NodeStore {
     fn label_word(&self, id: u32) -> &AtomicU64 {
         // SAFETY: 8-aligned field inside the record.
         unsafe { &*(self.record(id).add(self.layout.label) as *const AtomicU64) }
+    }
+
+    /// Gives a slot another label (compaction, with exclusive access).
+    pub(crate) fn set_label(&self, id: u32, label: u64) {
+        self.label_word(id).store(label, Ordering::Relaxed);
     }
 
     #[inline(always)]

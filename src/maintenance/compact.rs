@@ -1,6 +1,6 @@
 //! Compaction: repairs the graph around deleted nodes and returns their slots for reuse.
 
-use crate::graph::{Hnsw, DELETED, FREE};
+use crate::graph::{Hnsw, COPY, DELETED, FREE, HAS_COPIES, RETIRED};
 use crate::parallel::for_each_block;
 use crate::search::{Scored, SearchScratch};
 use std::convert::Infallible;
@@ -27,15 +27,19 @@ impl Hnsw {
     /// repaired by up to `threads` threads: a repair reads its own list and the deleted nodes'
     /// lists (never repaired) and writes only its own, so the live nodes can be shared out freely.
     pub fn compact(&mut self, threads: usize) -> CompactStats {
+        self.promote_copies();
         let slots = self.store.slots() as u32;
-        let state = |id: u32| self.store.flags(id).load(Ordering::Acquire);
-        let dead = |id: u32| state(id) & (DELETED | FREE) != 0;
         let deleted: Vec<u32> = (0..slots)
-            .filter(|&id| state(id) & FREE == 0 && state(id) & DELETED != 0)
+            .filter(|&id| {
+                self.store.flags(id).load(Ordering::Acquire) & (DELETED | FREE) == DELETED
+            })
             .collect();
         if deleted.is_empty() {
             return CompactStats::default();
         }
+        self.forget_deleted_copies();
+        let state = |id: u32| self.store.flags(id).load(Ordering::Acquire);
+        let dead = |id: u32| state(id) & (DELETED | FREE) != 0;
         let repaired_lists = AtomicUsize::new(0);
         let this = &*self;
         let repaired: Result<(), Infallible> = for_each_block(
@@ -45,8 +49,9 @@ impl Hnsw {
             threads,
             SearchScratch::new,
             |s, range| {
+                // Copies are not linked into the graph: their one link is to their owner.
                 let repaired = (range.start as u32..range.end as u32)
-                    .filter(|&id| !dead(id))
+                    .filter(|&id| state(id) & (DELETED | FREE | COPY) == 0)
                     .map(|id| this.repair_lists(s, id, slots))
                     .sum();
                 repaired_lists.fetch_add(repaired, Ordering::Relaxed);
@@ -61,7 +66,7 @@ impl Hnsw {
         if let Some((entry, _)) = self.entry() {
             if dead(entry) {
                 let best = (0..slots)
-                    .filter(|&id| !dead(id))
+                    .filter(|&id| state(id) & (DELETED | FREE | COPY) == 0)
                     .max_by_key(|&id| (self.store.level(id), std::cmp::Reverse(id)));
                 self.set_entry(best.map(|id| (id, self.store.level(id))));
             }
@@ -131,5 +136,58 @@ impl Hnsw {
             repaired += 1;
         }
         repaired
+    }
+
+    /// A deleted node with a surviving copy takes that copy's row: the node keeps its place in
+    /// the graph (the vectors are equal) under the copy's label and state, and the copy's slot
+    /// becomes the deleted one, so compaction frees a copy instead of a linked node.
+    fn promote_copies(&mut self) {
+        let owners: Vec<(u32, Vec<u32>)> = self
+            .copies_mut()
+            .iter()
+            .map(|(&owner, copies)| (owner, copies.clone()))
+            .collect();
+        for (owner, copies) in owners {
+            let state = |id: u32| self.store.flags(id).load(Ordering::Acquire);
+            if state(owner) & DELETED == 0 {
+                continue;
+            }
+            let Some(heir) = copies
+                .iter()
+                .copied()
+                .find(|&c| state(c) & (DELETED | FREE) == 0)
+            else {
+                continue;
+            };
+            let label = self.store.label(heir);
+            let retired = state(heir) & RETIRED;
+            self.store.set_label(owner, label);
+            self.move_label(label, owner);
+            self.store
+                .flags(owner)
+                .fetch_and(!DELETED, Ordering::AcqRel);
+            self.store.flags(owner).fetch_or(retired, Ordering::AcqRel);
+            self.store.flags(heir).fetch_and(!RETIRED, Ordering::AcqRel);
+            self.store.flags(heir).fetch_or(DELETED, Ordering::AcqRel);
+            if let Some(copies) = self.copies_mut().get_mut(&owner) {
+                copies.retain(|&c| c != heir);
+            }
+        }
+    }
+
+    /// Forgets deleted copies, and the copies of deleted nodes (all deleted after
+    /// `promote_copies`), before their slots are freed.
+    fn forget_deleted_copies(&mut self) {
+        let store = &self.store;
+        let gone = |id: u32| store.flags(id).load(Ordering::Acquire) & (DELETED | FREE) != 0;
+        let copies = self.copies.get_mut().unwrap_or_else(|e| e.into_inner());
+        copies.retain(|&owner, list| {
+            list.retain(|&c| !gone(c));
+            if list.is_empty() || gone(owner) {
+                store.flags(owner).fetch_and(!HAS_COPIES, Ordering::AcqRel);
+                return false;
+            }
+            true
+        });
     }
 }

@@ -2,7 +2,7 @@
 //! node without in-links, which no search can then find; relinking gives each such node a link
 //! from a near reachable node.
 
-use crate::graph::{Hnsw, DELETED, FREE};
+use crate::graph::{Hnsw, COPY, DELETED, FREE};
 use crate::search::{Scored, SearchScratch, HIDDEN};
 use std::sync::atomic::Ordering;
 
@@ -20,7 +20,9 @@ impl Hnsw {
     /// (their in-links came from deleted nodes) get a link from a near reachable node. Returns
     /// how many links were added.
     pub(super) fn relink_unreachable(&mut self, s: &mut SearchScratch, slots: u32) -> usize {
-        let live = |id: u32| self.store.flags(id).load(Ordering::Acquire) & (DELETED | FREE) == 0;
+        // Copies are reached through their owner, never through lists.
+        let live =
+            |id: u32| self.store.flags(id).load(Ordering::Acquire) & (DELETED | FREE | COPY) == 0;
         let Some((entry, _)) = self.entry() else {
             return 0;
         };
@@ -94,7 +96,7 @@ impl Hnsw {
         for level in (1..=self.store.level(entry)).rev() {
             cur = self.greedy(s, &q, cur, level);
         }
-        self.search_layer(s, &q, cur, self.params.ef_construction, 0, HIDDEN);
+        self.search_layer(s, &q, cur, self.params.ef_construction, 0, HIDDEN, false);
         let mut near: Vec<Scored> = s.results.drain().collect();
         near.sort_unstable();
         for host in near.into_iter().map(|c| c.id).filter(|&n| n != orphan) {

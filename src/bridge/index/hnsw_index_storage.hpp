@@ -13,7 +13,8 @@ namespace hnsw {
 
 class RustIndex;
 
-//! Marks storage written by this extension (vss writes the same index type name).
+//! Marks storage written by this extension (vss writes the same index type name). The marker names
+//! the paged layout; the image header carries its version (the core reads versions 3 and 4).
 constexpr const char *STORAGE_FORMAT_KEY = "hnsw_storage_format";
 constexpr const char *STORAGE_FORMAT = "duckdb-hnsw-paged-v3";
 //! Why a stored index cannot be used, persisted so that the reason survives a reopen.
