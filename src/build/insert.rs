@@ -177,6 +177,15 @@ impl Hnsw {
         s.pending = pending;
     }
 
+    /// The labels among `first..first + count` whose nodes will reach layer 1 or above: a sample
+    /// of about one row in M that a database can link before the rest of a build (see
+    /// [`Hnsw::insert_batch`]).
+    pub fn upper_labels(&self, first: u64, count: u64) -> Vec<u64> {
+        (first..first.saturating_add(count))
+            .filter(|&label| self.level_for(label) > 0)
+            .collect()
+    }
+
     /// Inserts row `i` of `vectors` (row-major, `dim` floats each) under label
     /// `first_label + i`, using `threads` threads. Stops at the first error.
     pub fn insert_numbered(&self, vectors: &[f32], first_label: u64, threads: usize) -> Result<()> {
@@ -187,9 +196,18 @@ impl Hnsw {
 
     /// Inserts row `i` of `vectors` under `labels[i]` using up to `threads` threads (fewer for
     /// small batches). Stops at the first error.
+    ///
+    /// Rows go in by decreasing level: the nodes of the upper layers, a sample of the whole batch,
+    /// are linked first, so every later row finds a graph that already spans all the data. In
+    /// table order (say, one cluster after another) early rows would otherwise only ever be
+    /// linked to their own cluster, and searches could not find a way between clusters.
     pub fn insert_batch(&self, vectors: &[f32], labels: &[u64], threads: usize) -> Result<()> {
         let dim = self.params.dim;
         let rows = labels.len().min(vectors.len() / dim);
+        let mut order: Vec<(usize, u32)> = (0..rows)
+            .map(|i| (self.level_for(labels[i]), i as u32))
+            .collect();
+        order.sort_by_key(|&(level, i)| (std::cmp::Reverse(level), i));
         for_each_block(
             rows,
             1,
@@ -197,7 +215,8 @@ impl Hnsw {
             threads,
             SearchScratch::new,
             |s, range| {
-                for i in range {
+                for &(_, i) in &order[range] {
+                    let i = i as usize;
                     self.insert_with(s, labels[i], &vectors[i * dim..(i + 1) * dim])?;
                 }
                 Ok(())

@@ -245,6 +245,18 @@ bool hnsw_rs_index_insert_batch(const struct HnswRsIndex *index,
                                 size_t threads,
                                 struct HnswStatus *status);
 
+/// Writes the labels among `first..first + count` whose nodes will reach layer 1 or above (at most
+/// `cap`) to `out`; returns how many.
+///
+/// # Safety
+/// `index` valid; `out` valid for `cap` writes; `status` valid or null.
+size_t hnsw_rs_index_upper_labels(const struct HnswRsIndex *index,
+                                  uint64_t first,
+                                  uint64_t count,
+                                  uint64_t *out,
+                                  size_t cap,
+                                  struct HnswStatus *status);
+
 /// Deletes `label`; true if it was present.
 ///
 /// # Safety

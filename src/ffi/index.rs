@@ -258,6 +258,28 @@ pub unsafe extern "C" fn hnsw_rs_index_insert_batch(
     })
 }
 
+/// Writes the labels among `first..first + count` whose nodes will reach layer 1 or above (at most
+/// `cap`) to `out`; returns how many.
+///
+/// # Safety
+/// `index` valid; `out` valid for `cap` writes; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_upper_labels(
+    index: *const HnswRsIndex,
+    first: u64,
+    count: u64,
+    out: *mut u64,
+    cap: usize,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        let labels = (*index).0.upper_labels(first, count);
+        let n = labels.len().min(cap);
+        std::ptr::copy_nonoverlapping(labels.as_ptr(), out, n);
+        Ok(n)
+    })
+}
+
 /// Deletes `label`; true if it was present.
 ///
 /// # Safety

@@ -305,13 +305,10 @@ impl NodeStore {
         self.flags(id).store(FREE, Ordering::Release);
     }
 
-    /// Bytes held by chunks and upper-layer lists.
+    /// Bytes of the records handed out (a chunk's untouched tail is address space, not memory:
+    /// the chunks are zero-mapped) and of the upper-layer lists.
     pub(crate) fn memory_bytes(&self) -> usize {
-        let chunks: usize = (0..CHUNKS)
-            .filter(|&k| !self.chunks[k].load(Ordering::Acquire).is_null())
-            .map(|k| self.chunk_layout(k).size())
-            .sum();
-        chunks + self.upper_bytes.load(Ordering::Relaxed)
+        self.slots() * self.layout.size + self.upper_bytes.load(Ordering::Relaxed)
     }
 }
 

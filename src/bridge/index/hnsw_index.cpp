@@ -78,7 +78,8 @@ const RustIndex &HNSWIndex::Graph() const {
 	return *loaded;
 }
 
-ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads) {
+ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads,
+                                const unordered_set<row_t> *skip) {
 	if (!graph.Get() && !graph.Reason().empty()) {
 		// An index this build cannot read is not maintained (and never used for queries): keep
 		// writes to the table working instead of failing every commit.
@@ -101,6 +102,9 @@ ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_
 				continue;
 			}
 			auto row_id = id_data[ids.sel->get_index(i)];
+			if (skip && skip->count(row_id)) {
+				continue;
+			}
 			auto vector = rows.Row(i);
 			rust.CheckVector(vector, rows.size, StringUtil::Format("%s, row %lld", context, row_id));
 			labels.push_back(NumericCast<uint64_t>(row_id));

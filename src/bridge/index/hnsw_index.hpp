@@ -77,8 +77,10 @@ public:
 	//! Makes every indexed row reachable by searches (after the parallel build).
 	idx_t Relink();
 	//! Inserts every non-NULL vector of an evaluated key vector, after checking them all, with up
-	//! to `threads` threads. Thread-safe (the CREATE INDEX build calls it from every DuckDB thread).
-	ErrorData InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads);
+	//! to `threads` threads; rows in `skip` are left out. Thread-safe (the CREATE INDEX build calls
+	//! it from every DuckDB thread).
+	ErrorData InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads,
+	                     const unordered_set<row_t> *skip = nullptr);
 	//! Threads of the database's scheduler.
 	idx_t SchedulerThreads() const;
 	//! Remembers the table's row groups, so appends can keep its last row group small (below).

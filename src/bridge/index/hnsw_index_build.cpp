@@ -3,6 +3,7 @@
 #include "hnsw_bridge.hpp"
 #include "hnsw_compat.hpp"
 #include "index/hnsw_index.hpp"
+#include "hnsw_vectors.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/common/vector/array_vector.hpp"
@@ -15,6 +16,8 @@
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/storage/storage_manager.hpp"
 #include "duckdb/storage/table_io_manager.hpp"
+#include "duckdb/storage/table/scan_state.hpp"
+#include "duckdb/transaction/duck_transaction.hpp"
 
 namespace duckdb {
 namespace hnsw {
@@ -118,7 +121,55 @@ public:
 	unique_ptr<HNSWIndex> index;
 	//! DuckDB threads inside a sink call right now: the others' cores are free for this one.
 	atomic<idx_t> active_sinks{0};
+	//! Rows linked before the scan (see LinkUpperLayersFirst); the sinks skip them.
+	unordered_set<row_t> linked_first;
 };
+
+//! Links the rows whose nodes reach the upper layers (about one in M, spread over the whole
+//! table) before the scan delivers the rest in table order. A table filled cluster by cluster
+//! would otherwise leave its early clusters linked only among themselves: on 60 tight clusters
+//! stored in order, recall@10 stalled near 0.87 whatever the ef.
+static void LinkUpperLayersFirst(ClientContext &context, DuckTableEntry &table, HNSWIndex &index,
+                                 unordered_set<row_t> &linked) {
+	auto &storage = table.GetStorage();
+	auto &graph = index.Graph();
+	auto upper = graph.UpperLabels(0, storage.GetTotalRows());
+	if (upper.empty()) {
+		return;
+	}
+	auto &type = index.logical_types[0];
+	auto context_name = StringUtil::Format("HNSW index \"%s\"", NameText(index.GetIndexName()));
+	vector<StorageIndex> columns{StorageIndex(index.GetColumnIds()[0]), StorageIndex(COLUMN_IDENTIFIER_ROW_ID)};
+	DataChunk chunk;
+	chunk.Initialize(Allocator::DefaultAllocator(), {type, LogicalType::ROW_TYPE});
+	ColumnFetchState fetch_state;
+	auto &transaction = DuckTransaction::Get(context, table.catalog);
+	vector<uint64_t> labels;
+	vector<float> vectors;
+	for (idx_t offset = 0; offset < upper.size(); offset += STANDARD_VECTOR_SIZE) {
+		auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, upper.size() - offset);
+		Vector row_ids(LogicalType::ROW_TYPE, data_ptr_cast(upper.data() + offset), count);
+		chunk.Reset();
+		// Rows this transaction cannot see are left out by Fetch, as the scan leaves them out.
+		storage.Fetch(transaction, chunk, columns, row_ids, count, fetch_state);
+		ArrayRows<float> rows(chunk.data[0], context_name, "indexed");
+		UnifiedVectorFormat ids;
+		chunk.data[1].ToUnifiedFormat(chunk.size(), ids);
+		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
+		for (idx_t i = 0; i < chunk.size(); i++) {
+			if (rows.IsNull(i)) {
+				continue;
+			}
+			auto row_id = id_data[ids.sel->get_index(i)];
+			auto vector = rows.Row(i);
+			graph.CheckVector(vector, rows.size, StringUtil::Format("%s, row %lld", context_name, row_id));
+			labels.push_back(NumericCast<uint64_t>(row_id));
+			vectors.insert(vectors.end(), vector, vector + rows.size);
+		}
+	}
+	graph.InsertBatch(labels, vectors, index.SchedulerThreads(), context_name);
+	linked.insert(labels.begin(), labels.end());
+}
 
 static unique_ptr<IndexBuildGlobalState> HNSWBuildGlobalInit(IndexBuildInitGlobalStateInput &input) {
 	auto &bind = input.bind_data->Cast<HNSWBuildBindData>();
@@ -127,6 +178,7 @@ static unique_ptr<IndexBuildGlobalState> HNSWBuildGlobalInit(IndexBuildInitGloba
 	state->index = make_uniq<HNSWIndex>(input.info.GetIndexName(), input.info.constraint_type, input.storage_ids,
 	                                    TableIOManager::Get(storage), input.expressions, storage.db, bind.options);
 	state->index->AttachTable(storage);
+	LinkUpperLayersFirst(input.context, input.table, *state->index, state->linked_first);
 	return std::move(state);
 }
 
@@ -144,7 +196,8 @@ static void HNSWBuildSink(IndexBuildSinkInput &input, DataChunk &key_chunk, Data
 	auto active = ++state.active_sinks;
 	auto total = state.index->SchedulerThreads();
 	auto threads = total > active ? total - active + 1 : 1;
-	auto error = state.index->InsertKeys(key_chunk.data[0], row_chunk.data[0], key_chunk.size(), threads);
+	auto error =
+	    state.index->InsertKeys(key_chunk.data[0], row_chunk.data[0], key_chunk.size(), threads, &state.linked_first);
 	--state.active_sinks;
 	if (error.HasError()) {
 		error.Throw();

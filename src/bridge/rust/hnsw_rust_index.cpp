@@ -80,6 +80,14 @@ idx_t RustIndex::PurgeRetired(AttachedDatabase &db) const {
 	return purged;
 }
 
+vector<row_t> RustIndex::UpperLabels(idx_t first, idx_t count) const {
+	vector<uint64_t> labels(count);
+	CoreStatus status;
+	auto found = hnsw_rs_index_upper_labels(handle, first, count, labels.data(), count, status.Out());
+	status.Check("HNSW index build");
+	return vector<row_t>(labels.begin(), labels.begin() + NumericCast<int64_t>(found));
+}
+
 idx_t RustIndex::Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids,
                         vector<float> &distances) const {
 	vector<uint64_t> labels(k);

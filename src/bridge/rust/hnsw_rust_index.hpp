@@ -47,6 +47,9 @@ public:
 	idx_t RetireBatch(const vector<row_t> &row_ids, transaction_t last_commit) const;
 	//! Purges retired rows no active snapshot of `db` can see any more; returns how many.
 	idx_t PurgeRetired(AttachedDatabase &db) const;
+	//! The row ids among first..first+count whose nodes will reach layer 1 or above (a sample of
+	//! about one row in M, chosen as the core chooses levels).
+	vector<row_t> UpperLabels(idx_t first, idx_t count) const;
 	//! Up to k nearest row ids and distances, closest first.
 	idx_t Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids, vector<float> &distances) const;
 	//! Candidates for exact re-ranking by a reader that checks visibility itself (retired rows
