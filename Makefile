@@ -32,7 +32,7 @@ FOOTER := $(PYTHON) scripts/build/append_footer.py --extension-version $(EXT_VER
 RELEASE_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
 
-.PHONY: all release dev duckdb-static venv header test test-core bench-core bench-sql bench bench-persistence demo demo-embeddings fmt lint clean
+.PHONY: all release dev duckdb-static venv header test test-core bench-core bench-quality bench-sql bench bench-persistence demo demo-embeddings fmt lint clean
 
 all: release
 release: $(RELEASE_EXT)
@@ -87,6 +87,13 @@ test: release venv
 bench-core: venv
 	+cargo bench --no-run --bench core
 	$(VPY) -m scripts.bench.core
+
+# Graph quality against hnswlib and FAISS HNSWFlat on a family of hard data sets.
+bench-quality: venv
+	$(VPY) -m pip install --quiet faiss-cpu
+	test -d /usr/share/datasets/fashion-mnist || apt-get install -y -q dataset-fashion-mnist || true
+	+cargo bench --no-run --bench core
+	$(VPY) -m scripts.bench.quality
 
 # Peer for comparisons: vss on DuckDB 1.5.5, from PyPI, in its own venv.
 VSS_VENV := .venv-vss
