@@ -17,6 +17,9 @@ Data sets (n rows, 500 queries; exact top-10 by brute force in float64):
   copies-64-l2                    half the rows copies of 300 vectors; queries are the other rows
   fashion-mnist-784-l2            real images (Debian's dataset-fashion-mnist): a seeded sample of
                                   the training set, queries from the test set (skipped if absent)
+  minilm-stdlib-384-cos           real text embeddings: all-MiniLM-L6-v2 of the standard library's
+                                  docstrings from `make demo-embeddings`; 500 held-out rows are the
+                                  queries (skipped if the demo has not run)
 
     make bench-quality   # or: .venv/bin/python -m scripts.bench.quality [--quick] [--only NAME,...]
 """
@@ -121,6 +124,22 @@ def fashion_mnist(n, seed):
             test[rng.choice(len(test), QUERIES, replace=False)], "l2sq")
 
 
+MINILM = ROOT / "build" / "stdlib_docs.duckdb"
+
+
+def minilm(n, seed):
+    """The MiniLM docstring embeddings of the embeddings demo; a seeded 500 of them are the queries."""
+    import duckdb
+
+    con = duckdb.connect(str(MINILM), read_only=True)
+    vectors = np.array(con.execute("SELECT embedding FROM docs ORDER BY doc_id").fetchnumpy()["embedding"].tolist(),
+                       dtype=np.float32)
+    con.close()
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(vectors))
+    return vectors[order[QUERIES:]][:n], vectors[order[:QUERIES]], "cosine"
+
+
 DATASETS = {
     "tight-sorted": lambda n, s: tight(n, s, False),
     "tight-shuffled": lambda n, s: tight(n, s, True),
@@ -132,6 +151,7 @@ DATASETS = {
     "mixed-scale-128-l2": mixed_scale,
     "copies-64-l2": copies,
     "fashion-mnist-784-l2": fashion_mnist,
+    "minilm-stdlib-384-cos": minilm,
 }
 
 
@@ -276,9 +296,11 @@ def main():
         args.rows = 5_000
     args.seeds = SEEDS[:1] if args.quick else SEEDS
     names = args.only.split(",") if args.only else list(DATASETS)
-    if "fashion-mnist-784-l2" in names and not FASHION.exists():
-        print(f"{FASHION} is missing (apt-get install dataset-fashion-mnist): skipping fashion-mnist-784-l2")
-        names.remove("fashion-mnist-784-l2")
+    for name, path, how in (("fashion-mnist-784-l2", FASHION, "apt-get install dataset-fashion-mnist"),
+                            ("minilm-stdlib-384-cos", MINILM, "make demo-embeddings")):
+        if name in names and not path.exists():
+            print(f"{path} is missing ({how}): skipping {name}")
+            names.remove(name)
     results = {"names": names, "ours": {}, "hnswlib": {}, "faiss": {}}
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         for name in names:
