@@ -130,3 +130,50 @@ def test_damaged_index_bytes_never_give_wrong_rows(tmp_path, extension_path):
                 assert [tuple(r) for r in got] == want, f"offset {offset}: wrong rows {got} != {want}"
     # A flip inside the image's checked bytes is reported, not silently accepted.
     assert "error" in outcomes, outcomes
+
+
+def test_damaged_index_then_writes_and_checkpoints_keep_the_database_usable(tmp_path, extension_path):
+    # Before, the first CHECKPOINT after a write read the damaged blocks again to free them and
+    # failed FATAL, invalidating the database in every later session until DROP INDEX.
+    clean = index_file(tmp_path, extension_path)
+    data = clean.read_bytes()
+    start = data.find(b"DKHNSWP\x1a")
+    for offset in [o for o in (8, 5000, 70_000) if start + o < len(data)]:
+        damaged = tmp_path / f"written-{offset}.duckdb"
+        raw = bytearray(data)
+        raw[start + offset] ^= 0x5A
+        damaged.write_bytes(raw)
+        out = run_script(
+            TRY_QUERY
+            + """
+        con.execute("INSERT INTO items SELECT 9000, v FROM items WHERE id = 1")
+        con.execute("DELETE FROM items WHERE id = 7")
+        con.execute("CHECKPOINT")
+        print("CHECKPOINT-OK")
+        """,
+            extension_path,
+            damaged,
+        )
+        assert "QUERY-ERROR" in out and "DROP INDEX" in out and "CHECKPOINT-OK" in out, out
+        out = run_script(
+            """
+        print("ROWS", con.execute("SELECT count(*), count(*) FILTER (id = 9000), count(*) FILTER (id = 7) "
+                                  "FROM items").fetchall())
+"""
+            + TRY_QUERY
+            + """
+        con.execute("INSERT INTO items SELECT 9001, v FROM items WHERE id = 2")
+        con.execute("CHECKPOINT")
+        con.execute("DROP INDEX items_v")
+        con.execute("CREATE INDEX items_v ON items USING HNSW (v)")
+        con.execute("SET hnsw_ef_search = 3000")
+        got = con.execute(%r).fetchall()
+        want = con.execute(%r).fetchall()
+        print("REBUILT", got == want)
+        con.execute("CHECKPOINT")
+        """
+            % (QUERY.format(q=5), EXACT.format(q=5)),
+            extension_path,
+            damaged,
+        )
+        assert "ROWS [(3000, 1, 0)]" in out and "QUERY-ERROR" in out and "REBUILT True" in out, out

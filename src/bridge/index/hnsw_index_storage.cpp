@@ -164,12 +164,11 @@ void HNSWPageStore::Sync(const RustIndex &graph) {
 }
 
 void HNSWPageStore::SyncEmpty() {
-	for (auto &page : pages) {
-		allocator->Free(page);
+	if (!pages.empty()) {
+		// Drop every stored buffer without reading it: the pages of an index that cannot be used
+		// may be the damaged ones, and reading a damaged block inside a checkpoint is fatal.
+		Reset();
 	}
-	directory_dirty = directory_dirty || !pages.empty();
-	pages.clear();
-	checksums.clear();
 	WriteDirectory();
 }
 
