@@ -262,10 +262,11 @@ impl Hnsw {
     /// `s.sorted`, keeping at most `ef`; drops hidden nodes that were kept only as carriers of
     /// copies.
     fn add_copies(&self, s: &mut SearchScratch, ef: usize, hide: u32) {
-        if !s
-            .sorted
-            .iter()
-            .any(|c| self.store.has_state(c.id, HAS_COPIES))
+        if self.copy_count.load(std::sync::atomic::Ordering::Relaxed) == 0
+            || !s
+                .sorted
+                .iter()
+                .any(|c| self.store.has_state(c.id, HAS_COPIES))
         {
             return;
         }

@@ -39,6 +39,8 @@ pub struct Hnsw {
     retirements: Mutex<RetirementLog>,
     /// The copies of each node that has some (see `COPY`): identical vectors are one graph node.
     pub(crate) copies: RwLock<HashMap<u32, Vec<u32>>>,
+    /// Copies in `copies`: searches skip looking for them while there are none.
+    pub(crate) copy_count: AtomicUsize,
 }
 
 pub(crate) const EMPTY_ENTRY: u64 = u64::MAX;
@@ -61,6 +63,7 @@ impl Hnsw {
             inserted_since_relink: AtomicUsize::new(0),
             retirements: Mutex::new(RetirementLog::new()),
             copies: RwLock::new(HashMap::new()),
+            copy_count: AtomicUsize::new(0),
         })
     }
 
@@ -165,6 +168,7 @@ impl Hnsw {
             .entry(owner)
             .or_default()
             .push(copy);
+        self.copy_count.fetch_add(1, Ordering::Relaxed);
         self.store
             .flags(owner)
             .fetch_or(HAS_COPIES, Ordering::AcqRel);

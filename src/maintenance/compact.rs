@@ -189,5 +189,7 @@ impl Hnsw {
             }
             true
         });
+        let count = copies.values().map(Vec::len).sum();
+        self.copy_count.store(count, Ordering::Relaxed);
     }
 }

@@ -78,6 +78,33 @@ const RustIndex &HNSWIndex::Graph() const {
 	return *loaded;
 }
 
+string HNSWIndex::ErrorContext() const {
+	return StringUtil::Format("HNSW index \"%s\"", NameText(name));
+}
+
+void HNSWIndex::CollectKeys(Vector &keys, Vector &row_ids, idx_t count, const unordered_set<row_t> *skip,
+                            KeyBatch &batch) const {
+	auto &rust = Graph();
+	auto context = ErrorContext();
+	ArrayRows<float> rows(keys, context, "indexed");
+	UnifiedVectorFormat ids;
+	row_ids.ToUnifiedFormat(ids);
+	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
+	for (idx_t i = 0; i < count; i++) {
+		if (rows.IsNull(i)) {
+			continue;
+		}
+		auto row_id = id_data[ids.sel->get_index(i)];
+		if (skip && skip->count(row_id)) {
+			continue;
+		}
+		auto vector = rows.Row(i);
+		rust.CheckVector(vector, rows.size, StringUtil::Format("%s, row %lld", context, row_id));
+		batch.labels.push_back(NumericCast<uint64_t>(row_id));
+		batch.vectors.insert(batch.vectors.end(), vector, vector + rows.size);
+	}
+}
+
 ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads,
                                 const unordered_set<row_t> *skip) {
 	if (!graph.Get() && !graph.Reason().empty()) {
@@ -86,31 +113,10 @@ ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_
 		return ErrorData();
 	}
 	try {
-		auto &rust = Graph();
-		auto context = StringUtil::Format("HNSW index \"%s\"", NameText(name));
-		ArrayRows<float> rows(keys, context, "indexed");
-		UnifiedVectorFormat ids;
-		row_ids.ToUnifiedFormat(ids);
-		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 		// Check every row before inserting any, so a failing chunk leaves the graph untouched.
-		vector<uint64_t> labels;
-		vector<float> vectors;
-		labels.reserve(count);
-		vectors.reserve(count * rows.size);
-		for (idx_t i = 0; i < count; i++) {
-			if (rows.IsNull(i)) {
-				continue;
-			}
-			auto row_id = id_data[ids.sel->get_index(i)];
-			if (skip && skip->count(row_id)) {
-				continue;
-			}
-			auto vector = rows.Row(i);
-			rust.CheckVector(vector, rows.size, StringUtil::Format("%s, row %lld", context, row_id));
-			labels.push_back(NumericCast<uint64_t>(row_id));
-			vectors.insert(vectors.end(), vector, vector + rows.size);
-		}
-		rust.InsertBatch(labels, vectors, threads, context);
+		KeyBatch batch;
+		CollectKeys(keys, row_ids, count, skip, batch);
+		Graph().InsertBatch(batch.labels, batch.vectors, threads, ErrorContext());
 	} catch (std::exception &ex) {
 		return ErrorData(ex);
 	}

@@ -76,6 +76,17 @@ public:
 	idx_t Compact();
 	//! Makes every indexed row reachable by searches (after the parallel build).
 	idx_t Relink();
+	//! Rows to insert: their labels and row-major vectors.
+	struct KeyBatch {
+		vector<uint64_t> labels;
+		vector<float> vectors;
+	};
+	//! Appends the non-NULL vectors of an evaluated key vector (except rows in `skip`) to `batch`,
+	//! checking each; throws naming the row if one cannot be indexed.
+	void CollectKeys(Vector &keys, Vector &row_ids, idx_t count, const unordered_set<row_t> *skip,
+	                 KeyBatch &batch) const;
+	//! "HNSW index "name"", the start of this index's error messages.
+	string ErrorContext() const;
 	//! Inserts every non-NULL vector of an evaluated key vector, after checking them all, with up
 	//! to `threads` threads; rows in `skip` are left out. Thread-safe (the CREATE INDEX build calls
 	//! it from every DuckDB thread).

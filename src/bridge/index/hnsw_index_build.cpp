@@ -137,38 +137,22 @@ static void LinkUpperLayersFirst(ClientContext &context, DuckTableEntry &table, 
 	if (upper.empty()) {
 		return;
 	}
-	auto &type = index.logical_types[0];
-	auto context_name = StringUtil::Format("HNSW index \"%s\"", NameText(index.GetIndexName()));
 	vector<StorageIndex> columns{StorageIndex(index.GetColumnIds()[0]), StorageIndex(COLUMN_IDENTIFIER_ROW_ID)};
 	DataChunk chunk;
-	chunk.Initialize(Allocator::DefaultAllocator(), {type, LogicalType::ROW_TYPE});
+	chunk.Initialize(Allocator::DefaultAllocator(), {index.logical_types[0], LogicalType::ROW_TYPE});
 	ColumnFetchState fetch_state;
 	auto &transaction = DuckTransaction::Get(context, table.catalog);
-	vector<uint64_t> labels;
-	vector<float> vectors;
+	HNSWIndex::KeyBatch batch;
 	for (idx_t offset = 0; offset < upper.size(); offset += STANDARD_VECTOR_SIZE) {
 		auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, upper.size() - offset);
 		Vector row_ids(LogicalType::ROW_TYPE, data_ptr_cast(upper.data() + offset), count);
 		chunk.Reset();
 		// Rows this transaction cannot see are left out by Fetch, as the scan leaves them out.
 		storage.Fetch(transaction, chunk, columns, row_ids, count, fetch_state);
-		ArrayRows<float> rows(chunk.data[0], context_name, "indexed");
-		UnifiedVectorFormat ids;
-		chunk.data[1].ToUnifiedFormat(chunk.size(), ids);
-		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
-		for (idx_t i = 0; i < chunk.size(); i++) {
-			if (rows.IsNull(i)) {
-				continue;
-			}
-			auto row_id = id_data[ids.sel->get_index(i)];
-			auto vector = rows.Row(i);
-			graph.CheckVector(vector, rows.size, StringUtil::Format("%s, row %lld", context_name, row_id));
-			labels.push_back(NumericCast<uint64_t>(row_id));
-			vectors.insert(vectors.end(), vector, vector + rows.size);
-		}
+		index.CollectKeys(chunk.data[0], chunk.data[1], chunk.size(), nullptr, batch);
 	}
-	graph.InsertBatch(labels, vectors, index.SchedulerThreads(), context_name);
-	linked.insert(labels.begin(), labels.end());
+	graph.InsertBatch(batch.labels, batch.vectors, index.SchedulerThreads(), index.ErrorContext());
+	linked.insert(batch.labels.begin(), batch.labels.end());
 }
 
 static unique_ptr<IndexBuildGlobalState> HNSWBuildGlobalInit(IndexBuildInitGlobalStateInput &input) {
