@@ -32,7 +32,7 @@ FOOTER := $(PYTHON) scripts/build/append_footer.py --extension-version $(EXT_VER
 RELEASE_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
 
-.PHONY: all release dev duckdb-static venv header test test-core bench-core bench-quality bench-sql bench bench-persistence demo demo-embeddings fmt lint clean
+.PHONY: all release dev duckdb-static venv header test test-core bench-core bench-quality bench-sql bench-filtered bench bench-persistence demo demo-embeddings fmt lint clean
 
 all: release
 release: $(RELEASE_EXT)
@@ -104,6 +104,10 @@ $(VSS_VENV)/.ready:
 
 bench-sql: release venv $(VSS_VENV)/.ready
 	$(VPY) -m scripts.bench.sql
+
+# Filtered top-k: hnsw vs the exact filtered plan vs vss 1.5.5 at 50 / 10 / 1 / 0.1 % selectivity.
+bench-filtered: release venv $(VSS_VENV)/.ready
+	$(VPY) -m scripts.bench.filtered
 
 bench: release venv $(VSS_VENV)/.ready
 	$(VPY) -m scripts.bench.compare

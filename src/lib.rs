@@ -1,7 +1,7 @@
 //! HNSW approximate nearest-neighbour index: the Rust core of the DuckDB `hnsw` extension.
 //!
 //! Plain library code with no DuckDB types, by concern: distances (`distance`), the graph's
-//! storage and handle (`graph`), building it (`build`), searching it (`search`), keeping it
+//! storage and handle (`graph`), building it (`build`), searching it (`search`, and among the rows a predicate matched: `filter`), keeping it
 //! healthy as rows change (`maintenance`), the storage format (`format`), and the C ABI the
 //! C++ bridge calls (`ffi`). `parallel` is the one parallel-for they share.
 
@@ -9,6 +9,7 @@ mod build;
 pub mod distance;
 pub mod error;
 pub mod ffi;
+pub mod filter;
 pub mod format;
 pub mod graph;
 pub mod hash;
@@ -19,6 +20,7 @@ pub mod search;
 
 pub use distance::MetricKind;
 pub use error::{Error, Result};
+pub use filter::{FilterReport, FilterSettings, FilterStrategy, LabelFilter};
 pub use graph::{Hnsw, NodeId};
 pub use maintenance::{CompactStats, RetirementLog};
 pub use params::{Params, ParamsBuilder};

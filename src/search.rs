@@ -87,6 +87,8 @@ pub struct SearchScratch {
     pub(crate) selected: Vec<Scored>,
     pub(crate) links: Vec<u32>,
     pub(crate) pending: Vec<u32>,
+    /// Copies of a node, read by filtered searches.
+    pub(crate) selected_ids: Vec<u32>,
     /// Each layer's candidates of an insert, found before the node is linked.
     pub(crate) layers: Vec<Vec<Scored>>,
     /// Distances computed by the searches that used these buffers (for benchmarks).

@@ -13,6 +13,8 @@ void RegisterVersionFunctions(ExtensionLoader &loader);
 void RegisterDistanceFunctions(ExtensionLoader &loader);
 //! Index type HNSW (CREATE INDEX ... USING HNSW) and the setting hnsw_ef_search
 void RegisterIndexType(ExtensionLoader &loader);
+//! The settings of filtered searches (hnsw_filter_exact_max_matches, ...)
+void RegisterFilterSettings(ExtensionLoader &loader);
 //! hnsw_search(index, query, k)
 void RegisterSearchFunction(ExtensionLoader &loader);
 //! The top-k rewrite: ORDER BY <distance> LIMIT k becomes an HNSW_INDEX_SCAN

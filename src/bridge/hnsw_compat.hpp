@@ -2,6 +2,9 @@
 #pragma once
 
 #include "duckdb.hpp"
+#include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/filter/expression_filter.hpp"
+#include "duckdb/planner/table_filter_set.hpp"
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/storage/table/row_group_collection.hpp"
 #include "duckdb/storage/table/row_group_segment_tree.hpp"
@@ -44,6 +47,27 @@ inline idx_t LastRowGroupRows(RowGroupCollection &row_groups) {
 //! lock (as index appends at commit do).
 inline void StartRowGroupOnNextAppend(RowGroupCollection &row_groups) {
 	row_groups.SetRowGroupAppendMode(RowGroupAppendMode::REQUIRE_NEW);
+}
+
+//! Column position of a pushed-down table filter (a ProjectionIndex since DuckDB 2.0).
+inline idx_t FilterColumn(const ProjectionIndex &index) {
+	return index.GetIndex();
+}
+
+//! A copy of a pushed-down table filter (every one is an ExpressionFilter since DuckDB 2.0).
+inline unique_ptr<TableFilter> CopyTableFilter(const TableFilter &filter) {
+	return filter.Cast<ExpressionFilter>().Copy();
+}
+
+//! A pushed-down table filter as SQL over the named column.
+inline string TableFilterText(const TableFilter &filter, const string &column, const LogicalType &type) {
+	BoundReferenceExpression ref(Identifier(column), type, 0);
+	return filter.ToExpression(ref)->ToString();
+}
+
+//! Puts a filter on the column at `position` of a scan's columns.
+inline void SetTableFilter(TableFilterSet &set, idx_t position, unique_ptr<TableFilter> filter) {
+	set.SetFilterByColumnIndex(ProjectionIndex(position), std::move(filter));
 }
 
 } // namespace hnsw

@@ -11,6 +11,7 @@ static void Register(ExtensionLoader &loader) {
 	RegisterVersionFunctions(loader);
 	RegisterDistanceFunctions(loader);
 	RegisterIndexType(loader);
+	RegisterFilterSettings(loader);
 	RegisterSearchFunction(loader);
 	RegisterTopNOptimizer(loader);
 	RegisterWriteOptimizer(loader);

@@ -21,6 +21,12 @@
 /// A panic inside the core (a bug); the message says where.
 #define HNSW_INTERNAL 3
 
+/// Default of [`HnswFilterSettings::exact_max_matches`] (a literal for the C header).
+#define HNSW_FILTER_EXACT_MAX_MATCHES_DEFAULT 4096
+
+/// Default of [`HnswFilterSettings::post_filter_min_selectivity`].
+#define HNSW_FILTER_POST_FILTER_MIN_SELECTIVITY_DEFAULT 0.5
+
 /// A plan for writing an index's image page by page.
 typedef struct HnswRsImage HnswRsImage;
 
@@ -35,6 +41,27 @@ typedef struct HnswStatus {
   int32_t code;
   char message[480];
 } HnswStatus;
+
+/// How a filtered search picks its strategy (see `FilterSettings`).
+typedef struct HnswFilterSettings {
+  /// Match counts up to this are answered by exact distances.
+  uint64_t exact_max_matches;
+  /// Shares of matching rows from which the plain search keeps only matching results; below
+  /// it, the two-hop search.
+  double post_filter_min_selectivity;
+} HnswFilterSettings;
+
+/// What a filtered search did.
+typedef struct HnswFilterReport {
+  /// 0 exact, 1 two_hop, 2 post_filter (the strategy chosen from the match count).
+  uint32_t strategy;
+  /// True when a graph strategy gave way to the exact one.
+  bool fell_back;
+  /// Distances computed plus neighbour lists read.
+  uint64_t visited;
+  /// Distinct labels in the filter.
+  uint64_t matches;
+} HnswFilterReport;
 
 /// Index parameters as passed from C (signed, so that negative SQL values get range errors).
 typedef struct HnswParams {
@@ -115,6 +142,29 @@ void hnsw_rs_normalize_f32(const float *v, float *out, size_t n, struct HnswStat
 /// `v` must be valid for `n` reads and `out` for `n` writes; they may not overlap; `status`
 /// valid or null.
 void hnsw_rs_normalize_f64(const double *v, double *out, size_t n, struct HnswStatus *status);
+
+/// Candidates for exact re-ranking among `filter_labels` (the rows the reader's predicate
+/// matched and its snapshot sees; any order): at least min(k, matching indexed labels), closest
+/// first, none farther than `max_distance` in the metric's units (infinity: no bound). Writes at
+/// most `cap` labels and distances and returns how many; `report` (if not null) says how.
+///
+/// # Safety
+/// `index` valid; `q` valid for `dim` reads; `filter_labels` for `filter_count` reads;
+/// `labels`/`distances` for `cap` writes; `settings` valid; `report` and `status` valid or null.
+size_t hnsw_rs_index_candidates_filtered(const struct HnswRsIndex *index,
+                                         const float *q,
+                                         size_t dim,
+                                         size_t k,
+                                         size_t ef,
+                                         const uint64_t *filter_labels,
+                                         size_t filter_count,
+                                         float max_distance,
+                                         const struct HnswFilterSettings *settings,
+                                         size_t cap,
+                                         uint64_t *labels,
+                                         float *distances,
+                                         struct HnswFilterReport *report,
+                                         struct HnswStatus *status);
 
 /// Plans the paged image of `index`; `*pages` receives its page count.
 ///

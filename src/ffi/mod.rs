@@ -1,5 +1,5 @@
 //! The C ABI the C++ bridge calls, by interface: distance functions (`distance`), the index
-//! handle (`index`) and paged images (`image`). Its header, `hnsw_ffi.h` beside this file, is
+//! handle (`index`), filtered search (`filter`) and paged images (`image`). Its header, `hnsw_ffi.h` beside this file, is
 //! generated from these sources by cbindgen (`make header`; `tests/c_header.rs` fails when it is
 //! stale).
 //!
@@ -7,10 +7,12 @@
 //! data, or an internal error (a panic: no panic ever unwinds into C++).
 
 mod distance;
+mod filter;
 mod image;
 mod index;
 
 pub use distance::*;
+pub use filter::*;
 pub use image::*;
 pub use index::*;
 

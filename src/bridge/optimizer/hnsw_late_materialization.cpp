@@ -65,8 +65,8 @@ const Expression &Resolve(const Expression &expr, LogicalOperator &op) {
 //! Replaces SEMI(left scan of t, right: rewritten top-k of t) by TOP_N over the left scan, which
 //! then reads the index's candidates too. False (plan unchanged) if the shape does not allow it.
 bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right) {
-	if (right.replaced_join || right.top_n->orders.size() != 1) {
-		return false;
+	if (right.replaced_join || right.top_n->orders.size() != 1 || right.bind->filtered) {
+		return false; // (a filtered top-k keeps the join: the left scan does not apply the WHERE clause)
 	}
 	auto &join = join_op->Cast<LogicalComparisonJoin>();
 	auto table = PlainTableScan(*join.children[0]);
@@ -82,7 +82,11 @@ bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right) 
 	    !IsRowIdOf(condition.GetLHS(), left)) {
 		return false;
 	}
-	auto &right_scan = right.top_n->children[0]->children[0]->Cast<LogicalGet>();
+	auto &right_below = *right.top_n->children[0]->children[0];
+	if (right_below.type != LogicalOperatorType::LOGICAL_GET) {
+		return false;
+	}
+	auto &right_scan = right_below.Cast<LogicalGet>();
 	if (!IsRowIdOf(Resolve(condition.GetRHS(), *right.top_n->children[0]), right_scan)) {
 		return false;
 	}
@@ -132,7 +136,7 @@ bool DropRedundantOrder(unique_ptr<LogicalOperator> &order_op, const TopNRewrite
 	return true;
 }
 
-//! Before DuckDB's optimizers: LIMIT → ORDER BY <distance> → PROJECTION... → GET of a column with
+//! Before DuckDB's optimizers: LIMIT → ORDER BY <distance> → PROJECTION/FILTER... → GET of a column with
 //! a matching HNSW index. Late materialization would turn that scan into a SEMI join that the
 //! rewrite then has to undo; planning the join costs more than the whole index search, so the
 //! scan is told not to take part (only this query's copy of the scan function).
@@ -159,17 +163,25 @@ void KeepScanForIndex(ClientContext &context, LogicalOperator &op) {
 		return; // several sort keys or NULLS FIRST: never rewritten
 	}
 	reference<LogicalOperator> scan = *order.children[0];
-	while (scan.get().type == LogicalOperatorType::LOGICAL_PROJECTION) {
+	while (scan.get().type == LogicalOperatorType::LOGICAL_PROJECTION ||
+	       scan.get().type == LogicalOperatorType::LOGICAL_FILTER) {
+		if (scan.get().type == LogicalOperatorType::LOGICAL_FILTER) {
+			for (auto &expression : scan.get().expressions) {
+				if (expression->IsVolatile()) {
+					return; // the rewrite keeps the exact plan for volatile predicates
+				}
+			}
+		}
 		scan = *scan.get().children[0];
 	}
 	auto table = PlainTableScan(scan.get());
 	if (!table) {
-		return; // a filter or something else between the sort and the scan
+		return; // something else between the sort and the scan
 	}
 	auto &get = scan.get().Cast<LogicalGet>();
 	DistanceOrder distance;
-	auto &key = Resolve(*order.orders[0].expression, *order.children[0]);
-	if (!MatchDistance(key, order.orders[0].type, get.table_index, distance)) {
+	auto key = InlineProjections(*order.orders[0].expression, *order.children[0]);
+	if (!MatchDistance(*key, order.orders[0].type, get.table_index, distance)) {
 		return; // not a distance over this scan, or the wrong direction
 	}
 	auto column_index = distance.column->Binding().column_index;

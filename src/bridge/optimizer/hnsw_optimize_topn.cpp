@@ -110,8 +110,18 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	auto &projection = projection_op.Cast<LogicalProjection>();
 	auto &below = projection.children[0];
 	bool from_subquery = below->type == LogicalOperatorType::LOGICAL_CROSS_PRODUCT;
-	auto &scan_op = from_subquery ? *below->children[0] : *below;
-	auto table = PlainTableScan(scan_op);
+	// A WHERE clause: FILTER operators (and projections DuckDB put between) above the scan.
+	vector<reference<LogicalFilter>> filters;
+	reference<LogicalOperator> walk = from_subquery ? *below->children[0] : *below;
+	while (!from_subquery && (walk.get().type == LogicalOperatorType::LOGICAL_PROJECTION ||
+	                          walk.get().type == LogicalOperatorType::LOGICAL_FILTER)) {
+		if (walk.get().type == LogicalOperatorType::LOGICAL_FILTER) {
+			filters.push_back(walk.get().Cast<LogicalFilter>());
+		}
+		walk = *walk.get().children[0];
+	}
+	auto &scan_op = walk.get();
+	auto table = PlainTableScan(scan_op, !from_subquery);
 	if (!table) {
 		return nullptr;
 	}
@@ -127,12 +137,12 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	if (order_ref.Binding().table_index != projection.table_index) {
 		return nullptr;
 	}
-	auto &distance = *projection.expressions[order_ref.Binding().column_index];
+	// The distance over the scan's own columns (through any projections in between).
+	auto distance = InlineProjections(*projection.expressions[order_ref.Binding().column_index], *below);
 	DistanceOrder match;
-	if (!MatchDistance(distance, order.type, get.table_index, match)) {
+	if (!MatchDistance(*distance, order.type, get.table_index, match)) {
 		return nullptr; // not a distance over this scan, or the wrong direction for it
 	}
-	// A scan's bindings index its column ids directly (also when projection_ids is set).
 	auto &column = get.GetColumnIds()[match.column->Binding().column_index];
 	if (column.IsRowIdColumn() || column.IsVirtualColumn()) {
 		return nullptr;
@@ -164,8 +174,12 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	}
 	auto result = make_uniq<TopNRewrite>();
 	result->bind = make_uniq<HNSWScanBindData>(*table, index_name, std::move(query), k);
+	if (!TakePredicate(get, filters, *result->bind)) {
+		return nullptr; // a conjunct the scan cannot evaluate (volatile, or over another input)
+	}
 	result->top_n = &top_n;
-	result->distance = &distance;
+	result->resolved_distance = std::move(distance);
+	result->distance = result->resolved_distance.get();
 	result->scan_table_index = get.table_index;
 	result->vector_column = column.GetPrimaryIndex();
 	if (from_subquery) {

@@ -11,6 +11,7 @@
 #include "duckdb/planner/logical_operator.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
+#include "duckdb/planner/operator/logical_filter.hpp"
 #include "duckdb/planner/operator/logical_top_n.hpp"
 
 namespace duckdb {
@@ -31,14 +32,20 @@ struct DistanceOrder {
 
 //! Recognises the distance forms and their direction; false means "not an HNSW ordering".
 bool MatchDistance(const Expression &expr, OrderType direction, TableIndex scan, DistanceOrder &out);
-//! A plain full scan of a DuckDB table with no pushed-down filters, or null.
-optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op);
+//! A plain full scan of a DuckDB table (with pushed-down filters only if `allow_filters`), or null.
+optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op, bool allow_filters = false);
 //! Name of a bound HNSW index on the given storage column with the given metric, or "". Throws
 //! (saying how to rebuild it) if that index's stored data cannot be read.
 string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table, const StorageIndex &column,
                          const string &metric, idx_t dims);
 //! Follows column references down through projections to the expression that computes them.
 const Expression &Resolve(const Expression &expr, LogicalOperator &op);
+//! Copies `expr` (over the output of `op`) with column references replaced by the expressions
+//! that compute them, down through projections and filters.
+unique_ptr<Expression> InlineProjections(const Expression &expr, LogicalOperator &op);
+//! Moves a WHERE clause (the scan's pushed-down filters and the FILTER operators above it) into
+//! the scan's bind data; false (bind data unusable) if some conjunct cannot be evaluated there.
+bool TakePredicate(LogicalGet &get, const vector<reference<LogicalFilter>> &filters, HNSWScanBindData &bind);
 //! Replaces a plain table scan's function with HNSW_INDEX_SCAN.
 void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind);
 
@@ -47,6 +54,7 @@ struct TopNRewrite {
 	unique_ptr<HNSWScanBindData> bind;
 	LogicalTopN *top_n = nullptr;
 	//! The distance expression over the scan's columns, and the scan it reads.
+	unique_ptr<Expression> resolved_distance;
 	const Expression *distance = nullptr;
 	TableIndex scan_table_index;
 	//! Table column of the indexed vector.

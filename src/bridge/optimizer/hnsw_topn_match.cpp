@@ -74,8 +74,8 @@ bool MatchDistance(const Expression &expr, OrderType direction, TableIndex scan,
 	return ColumnAndQuery(fn, scan, out);
 }
 
-//! A plain full scan of a DuckDB table with no pushed-down filters, or null.
-optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op) {
+//! A plain full scan of a DuckDB table (with pushed-down filters only if `allow_filters`), or null.
+optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op, bool allow_filters) {
 	if (op.type != LogicalOperatorType::LOGICAL_GET) {
 		return nullptr;
 	}
@@ -83,8 +83,8 @@ optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op) {
 	if (get.function.GetName() != "seq_scan" || !get.bind_data) {
 		return nullptr;
 	}
-	if (get.table_filters.HasFilters() || get.table_filters.HasMultiColumnFilters()) {
-		return nullptr; // a WHERE filter: the exact plan keeps its semantics
+	if (!allow_filters && (get.table_filters.HasFilters() || get.table_filters.HasMultiColumnFilters())) {
+		return nullptr; // a WHERE filter where the caller cannot take one
 	}
 	if (get.extra_info.sample_options) {
 		return nullptr; // TABLESAMPLE: the index would search rows outside the sample

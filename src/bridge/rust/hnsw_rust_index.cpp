@@ -117,6 +117,26 @@ idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector
 	return found;
 }
 
+idx_t RustIndex::CandidatesFiltered(const float *q, idx_t dim, idx_t k, idx_t ef, const vector<row_t> &matches,
+                                    float max_distance, const HnswFilterSettings &settings, vector<row_t> &row_ids,
+                                    HnswFilterReport &report) const {
+	// Copies of identical vectors can add to the ef results: leave room for them.
+	auto cap = 4 * MaxValue(k, ef);
+	vector<uint64_t> labels(cap);
+	vector<float> distances(cap);
+	static_assert(sizeof(row_t) == sizeof(uint64_t), "row ids pass as labels");
+	CoreStatus status;
+	auto found = hnsw_rs_index_candidates_filtered(
+	    handle, q, dim, k, ef, reinterpret_cast<const uint64_t *>(matches.data()), matches.size(), max_distance,
+	    &settings, cap, labels.data(), distances.data(), &report, status.Out());
+	status.Check("HNSW filtered search");
+	row_ids.resize(found);
+	for (idx_t i = 0; i < found; i++) {
+		row_ids[i] = NumericCast<row_t>(labels[i]);
+	}
+	return found;
+}
+
 HnswStats RustIndex::Stats() const {
 	HnswStats stats{};
 	CoreStatus status;

@@ -55,6 +55,12 @@ public:
 	//! Candidates for exact re-ranking by a reader that checks visibility itself (retired rows
 	//! included; see Hnsw::candidates), closest first.
 	idx_t Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const;
+	//! Candidates among `matches` (the rows a predicate matched that the reader sees), at least
+	//! min(k, matching indexed rows), none beyond `max_distance` (metric units); see
+	//! Hnsw::candidates_filtered. `report` says which strategy answered.
+	idx_t CandidatesFiltered(const float *q, idx_t dim, idx_t k, idx_t ef, const vector<row_t> &matches,
+	                         float max_distance, const HnswFilterSettings &settings, vector<row_t> &row_ids,
+	                         HnswFilterReport &report) const;
 	HnswStats Stats() const;
 	//! Compacts deleted nodes once they are worth it (any, if `force`) with up to `threads`
 	//! threads; returns the slots freed. The caller holds exclusive access.

@@ -7,10 +7,12 @@
 // vector from its input (a scalar subquery or CTE value), one search per input row.
 #include "scan/hnsw_index_scan.hpp"
 #include "catalog/hnsw_index_catalog.hpp"
+#include "scan/hnsw_filtered_rows.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/common/vector/array_vector.hpp"
 #include "duckdb/main/client_context.hpp"
+#include "duckdb/main/profiler/profiling_node.hpp"
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/storage/table/index_entry.hpp"
 #include "duckdb/storage/table/scan_state.hpp"
@@ -24,11 +26,22 @@ unique_ptr<FunctionData> HNSWScanBindData::Copy() const {
 	auto copy = make_uniq<HNSWScanBindData>(table, index_name, query, k);
 	copy->query_column = query_column;
 	copy->passthrough_columns = passthrough_columns;
+	copy->filtered = filtered;
+	copy->predicate_columns = predicate_columns;
+	copy->predicate_filters = predicate_filters ? predicate_filters->Copy() : nullptr;
+	for (auto &expression : predicate) {
+		copy->predicate.push_back(expression->Copy());
+	}
+	copy->predicate_text = predicate_text;
+	copy->max_distance = max_distance;
 	return std::move(copy);
 }
 
 bool HNSWScanBindData::Equals(const FunctionData &other_p) const {
 	auto &other = other_p.Cast<HNSWScanBindData>();
+	if (filtered || other.filtered) {
+		return this == &other; // predicates are not compared: never merge two filtered scans
+	}
 	return &table == &other.table && index_name == other.index_name && query == other.query && k == other.k &&
 	       query_column == other.query_column && passthrough_columns == other.passthrough_columns;
 }
@@ -71,6 +84,10 @@ public:
 		returned.clear();
 		offset = 0;
 		k = bind.k;
+		if (bind.filtered) {
+			StartFiltered(context, bind, query);
+			return;
+		}
 		// Uncommitted inserts and deletes of this transaction are not in the index yet (deletes of
 		// committed rows are not in LocalStorage either, hence ChangesMade).
 		full_scan = !query || LocalStorage::Get(transaction).Find(storage) || transaction.ChangesMade();
@@ -117,7 +134,8 @@ public:
 			}
 		}
 		if (!full_scan) {
-			if (returned.size() >= k) {
+			if (returned.size() >= k || filtered) {
+				// A filtered search's candidates are all visible matching rows, enough by construction.
 				return Finish(out);
 			}
 			// Fewer than k candidates are visible here (or the index holds fewer than k rows, so
@@ -137,7 +155,48 @@ public:
 		}
 	}
 
+	//! What the last filtered search did (for EXPLAIN ANALYZE).
+	HnswFilterReport report{};
+	bool filtered = false;
+
 private:
+	//! A filtered search: the matching rows from DuckDB, then the core's candidates among them.
+	void StartFiltered(ClientContext &context, const HNSWScanBindData &bind, const float *query) {
+		filtered = true;
+		full_scan = false;
+		CollectMatchingRows(context, bind, rows);
+		report = HnswFilterReport{};
+		report.matches = rows.committed.size() + rows.local.size();
+		bool searched = false;
+		if (query) {
+			auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
+			if (!handle) {
+				throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
+			}
+			auto &index = *handle->operator->();
+			auto ef = EffectiveEf(context, 0, index, bind.k);
+			try {
+				index.Graph().CandidatesFiltered(query, index.Dimensions(), bind.k, ef, rows.committed,
+				                                 bind.max_distance, FilterSettingsFor(context), row_ids, report);
+				searched = true;
+				report.matches += rows.local.size();
+			} catch (InvalidInputException &) {
+				// A query vector the index cannot search (NaN, or zero under cosine): every
+				// matching row is a candidate, as in the exact plan.
+			}
+		}
+		bool bounded = bind.max_distance < std::numeric_limits<float>::infinity();
+		if (!searched || (row_ids.size() < bind.k && !bounded)) {
+			// No query vector, or fewer than k indexed matches: rows without a vector belong in
+			// the answer too (last), so every matching row is a candidate. Under a distance bound
+			// they never qualify, and the core already returned every row within it.
+			row_ids = rows.committed;
+		}
+		// This transaction's own rows are not in the index yet: all of them are candidates.
+		row_ids.insert(row_ids.end(), rows.local.begin(), rows.local.end());
+		std::sort(row_ids.begin(), row_ids.end());
+	}
+
 	void StartTableScan(ClientContext &context, const HNSWScanBindData &bind) {
 		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
 		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
@@ -189,6 +248,7 @@ private:
 	//! Rowids returned from the candidates, so a completing table scan does not repeat them.
 	unordered_set<row_t> returned;
 	bool full_scan = false;
+	MatchingRows rows;
 	unique_ptr<TableScanState> table_scan;
 	ColumnFetchState fetch_state;
 };
@@ -285,7 +345,30 @@ static InsertionOrderPreservingMap<string> HNSWScanToString(TableFunctionToStrin
 	result["Table"] = bind.table.name.GetIdentifierName();
 	result["HNSW Index"] = bind.index_name;
 	result["Limit"] = to_string(bind.k);
+	if (bind.filtered) {
+		result["Filter"] = bind.predicate_text;
+	}
 	return result;
+}
+
+//! EXPLAIN ANALYZE: the strategy a filtered search chose and how many rows matched.
+static void HNSWScanMetrics(TableFunctionGetMetricsInput &input) {
+	if (!input.global_state) {
+		return;
+	}
+	auto &reader = input.global_state->Cast<HNSWScanState>().reader;
+	if (!reader.filtered) {
+		return;
+	}
+	static const char *const STRATEGIES[] = {"exact", "two_hop", "post_filter"};
+	auto &report = reader.report;
+	string strategy = report.strategy < 3 ? STRATEGIES[report.strategy] : "unknown";
+	if (report.fell_back) {
+		strategy += " (fell back to exact)";
+	}
+	input.operator_metrics.AddExtraInfo("Strategy", strategy);
+	input.operator_metrics.AddExtraInfo("Matching Rows", to_string(report.matches));
+	input.operator_metrics.AddExtraInfo("Visited", to_string(report.visited));
 }
 
 static TableFunction BaseScanFunction() {
@@ -303,6 +386,7 @@ TableFunction GetHNSWIndexScanFunction() {
 	auto scan = BaseScanFunction();
 	scan.function = HNSWScanFunction;
 	scan.init_global = HNSWScanInit;
+	scan.get_metrics = HNSWScanMetrics;
 	return scan;
 }
 

@@ -5,6 +5,8 @@
 
 #include "duckdb.hpp"
 #include "duckdb/function/table_function.hpp"
+#include "duckdb/planner/expression.hpp"
+#include "duckdb/planner/table_filter_set.hpp"
 
 namespace duckdb {
 class TableCatalogEntry;
@@ -23,6 +25,18 @@ struct HNSWScanBindData : public TableFunctionData {
 	//! In-out form: input column holding the query vector, and how many input columns there are.
 	idx_t query_column = DConstants::INVALID_INDEX;
 	idx_t passthrough_columns = 0;
+
+	//! Filtered search (a WHERE clause over the table): the table columns the predicate reads,
+	//! DuckDB's pushed-down filters on them (keyed by position in predicate_columns) and the
+	//! other conjuncts (BOUND_REF to those positions). Only rows they match are returned.
+	bool filtered = false;
+	vector<ColumnIndex> predicate_columns;
+	unique_ptr<TableFilterSet> predicate_filters;
+	vector<unique_ptr<Expression>> predicate;
+	//! The predicate as the user wrote it, for EXPLAIN.
+	string predicate_text;
+	//! A distance bound from the WHERE clause, in the index metric's units (infinity: none).
+	float max_distance = std::numeric_limits<float>::infinity();
 
 	unique_ptr<FunctionData> Copy() const override;
 	bool Equals(const FunctionData &other) const override;

@@ -1,0 +1,137 @@
+// Filtered top-k: the WHERE clause of `SELECT ... FROM t WHERE <p> ORDER BY <distance> LIMIT k`.
+// DuckDB's optimizers leave it in two places, both kept in the plan:
+//
+//     TOP_N k by d
+//       PROJECTION d = <distance>(t.col, q) [, PROJECTION ...]
+//         FILTER <conjuncts DuckDB could not push into the scan>      (optional)
+//           GET t  (table filters: the pushed-down conjuncts)
+//
+// The rewrite copies both into the HNSW_INDEX_SCAN's bind data: at run time the scan lets DuckDB
+// evaluate them over the predicate's columns into the set of matching rows (the table filters
+// prune row groups and are evaluated again as expressions), and the core
+// searches among those. The FILTER stays above the scan and re-checks the k candidates.
+#include "optimizer/hnsw_topn.hpp"
+#include "hnsw_compat.hpp"
+
+#include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/expression_iterator.hpp"
+#include "duckdb/planner/operator/logical_filter.hpp"
+#include "duckdb/planner/operator/logical_projection.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+//! Copies `expr` (over the output of `op`) with column references replaced by the expressions
+//! that compute them, down through projections and filters.
+unique_ptr<Expression> InlineProjections(const Expression &expr, LogicalOperator &op) {
+	auto copy = expr.Copy();
+	ExpressionIterator::EnumerateExpression(copy, [&](unique_ptr<Expression> &child) {
+		if (child->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
+			return;
+		}
+		auto &binding = child->Cast<BoundColumnRefExpression>().Binding();
+		reference<LogicalOperator> source = op;
+		while (source.get().type == LogicalOperatorType::LOGICAL_FILTER) {
+			source = *source.get().children[0]; // filters pass their child's bindings through
+		}
+		if (source.get().type != LogicalOperatorType::LOGICAL_PROJECTION) {
+			return;
+		}
+		auto &projection = source.get().Cast<LogicalProjection>();
+		if (binding.table_index != projection.table_index) {
+			return;
+		}
+		child = InlineProjections(*projection.expressions[binding.column_index], *projection.children[0]);
+	});
+	return copy;
+}
+
+//! Position of a table column among the predicate's columns, added if new.
+static idx_t PredicateColumn(HNSWScanBindData &bind, const ColumnIndex &column) {
+	for (idx_t i = 0; i < bind.predicate_columns.size(); i++) {
+		auto &known = bind.predicate_columns[i];
+		if (known.IsRowIdColumn() == column.IsRowIdColumn() &&
+		    (column.IsRowIdColumn() || known.GetPrimaryIndex() == column.GetPrimaryIndex())) {
+			return i;
+		}
+	}
+	bind.predicate_columns.push_back(column);
+	return bind.predicate_columns.size() - 1;
+}
+
+bool TakePredicate(LogicalGet &get, const vector<reference<LogicalFilter>> &filters, HNSWScanBindData &bind) {
+	if (get.table_filters.HasMultiColumnFilters()) {
+		return false; // filters over several columns at once: not evaluated here, keep the exact plan
+	}
+	auto &column_ids = get.GetColumnIds();
+	auto usable = [&](const ColumnIndex &column) {
+		return column.IsRowIdColumn() || (!column.IsVirtualColumn() && !column.HasType());
+	};
+	vector<string> text;
+	// Conjuncts DuckDB left in FILTER operators: over this scan's columns only, never volatile.
+	vector<unique_ptr<Expression>> predicate;
+	for (auto &filter : filters) {
+		for (auto &expression : filter.get().expressions) {
+			if (expression->IsVolatile() || expression->HasSubquery()) {
+				return false; // random() and the like must see every row: keep the exact plan
+			}
+			bool own_columns = true;
+			auto copy = expression->Copy();
+			ExpressionIterator::EnumerateExpression(copy, [&](unique_ptr<Expression> &child) {
+				if (child->GetExpressionClass() == ExpressionClass::BOUND_PARAMETER) {
+					return; // a prepared parameter: its value is read when the scan runs
+				}
+				if (child->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
+					return;
+				}
+				auto &binding = child->Cast<BoundColumnRefExpression>().Binding();
+				if (binding.table_index != get.table_index || binding.column_index >= column_ids.size() ||
+				    !usable(column_ids[binding.column_index])) {
+					own_columns = false;
+					return;
+				}
+				auto position = PredicateColumn(bind, column_ids[binding.column_index]);
+				child = make_uniq<BoundReferenceExpression>(child->GetReturnType(), position);
+			});
+			if (!own_columns) {
+				return false; // it reads another input (a join's other side): keep the exact plan
+			}
+			text.push_back(expression->ToString());
+			predicate.push_back(std::move(copy));
+		}
+	}
+	// Conjuncts DuckDB pushed into the table scan.
+	auto pushed = make_uniq<TableFilterSet>();
+	for (auto &entry : get.table_filters) {
+		auto index = FilterColumn(entry.GetIndex());
+		if (index >= column_ids.size() || !usable(column_ids[index])) {
+			return false;
+		}
+		auto position = PredicateColumn(bind, column_ids[index]);
+		string name = "rowid";
+		auto type = LogicalType(LogicalType::ROW_TYPE);
+		if (!column_ids[index].IsRowIdColumn()) {
+			auto &definition = bind.table.GetColumn(LogicalIndex(column_ids[index].GetPrimaryIndex()));
+			name = NameText(definition.Name());
+			type = definition.Type();
+		}
+		text.push_back(TableFilterText(entry.Filter(), name, type));
+		SetTableFilter(*pushed, position, CopyTableFilter(entry.Filter()));
+		// Also evaluated over the scan's output: a scan of committed and uncommitted rows shares
+		// one filter state, and a zonemap that proves a filter true for one part switches it off
+		// for the other (DuckDB 2.0.0).
+		BoundReferenceExpression ref(type, position);
+		predicate.push_back(entry.Filter().ToExpression(ref));
+	}
+	if (text.empty()) {
+		return true; // no WHERE clause
+	}
+	bind.filtered = true;
+	bind.predicate = std::move(predicate);
+	bind.predicate_filters = pushed->HasFilters() ? std::move(pushed) : nullptr;
+	bind.predicate_text = StringUtil::Join(text, " AND ");
+	return true;
+}
+
+} // namespace hnsw
+} // namespace duckdb
