@@ -2,7 +2,11 @@
 #pragma once
 
 #include "duckdb.hpp"
+#include "duckdb/planner/expression/bound_cast_expression.hpp"
+#include "duckdb/planner/expression/bound_columnref_expression.hpp"
+#include "duckdb/planner/expression/bound_comparison_expression.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
+#include "duckdb/planner/operator/logical_get.hpp"
 #include "duckdb/planner/filter/expression_filter.hpp"
 #include "duckdb/planner/table_filter_set.hpp"
 #include "duckdb/storage/data_table.hpp"
@@ -68,6 +72,39 @@ inline string TableFilterText(const TableFilter &filter, const string &column, c
 //! Puts a filter on the column at `position` of a scan's columns.
 inline void SetTableFilter(TableFilterSet &set, idx_t position, unique_ptr<TableFilter> filter) {
 	set.SetFilterByColumnIndex(ProjectionIndex(position), std::move(filter));
+}
+
+//! A scan's pushed-down filters, without the one on the column at `position`.
+inline void RemoveTableFilter(TableFilterSet &set, idx_t position) {
+	set.RemoveFilterByColumnIndex(ProjectionIndex(position));
+}
+
+//! A reference to the scan column at `position` of its column ids (as operators above bind it).
+inline unique_ptr<Expression> ScanColumnRef(const LogicalGet &get, idx_t position, const LogicalType &type) {
+	return make_uniq<BoundColumnRefExpression>(type, ColumnBinding(get.table_index, ProjectionIndex(position)));
+}
+
+//! The comparison type and sides of a comparison; false if `expr` is none (comparisons are
+//! function expressions since DuckDB 2.0).
+inline bool ComparisonParts(const Expression &expr, ExpressionType &type, const Expression *&left,
+                            const Expression *&right) {
+	if (!BoundComparisonExpression::IsComparison(expr)) {
+		return false;
+	}
+	auto &comparison = expr.Cast<BoundFunctionExpression>();
+	type = expr.GetExpressionType();
+	left = &BoundComparisonExpression::Left(comparison);
+	right = &BoundComparisonExpression::Right(comparison);
+	return true;
+}
+
+//! The expression under any casts (casts are function expressions since DuckDB 2.0).
+inline const Expression &WithoutCasts(const Expression &expr) {
+	reference<const Expression> inner = expr;
+	while (BoundCastExpression::IsCast(inner.get())) {
+		inner = BoundCastExpression::Child(inner.get().Cast<BoundFunctionExpression>());
+	}
+	return inner.get();
 }
 
 } // namespace hnsw

@@ -139,7 +139,9 @@ impl Hnsw {
             });
             report.visited = found.visited;
             if let Some(hits) = found.hits {
-                if hits.len() >= k {
+                // Under a distance bound fewer than k rows may qualify: a finished walk has
+                // looked at the whole ball around the query.
+                if hits.len() >= k || max_distance.is_finite() {
                     return Ok((hits, report));
                 }
             }

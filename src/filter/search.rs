@@ -13,6 +13,24 @@ const LAYER1_EF: usize = 16;
 /// Nodes whose own label a filtered search never returns.
 const GONE: u32 = DELETED | FREE;
 
+/// A distance ordered for heaps (distances are never NaN: queries and vectors are finite).
+#[derive(PartialEq)]
+struct OrdF32(f32);
+
+impl Eq for OrdF32 {}
+
+impl PartialOrd for OrdF32 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for OrdF32 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
 /// One filtered search's shared state across its layers.
 struct Walk<'a> {
     filter: &'a LabelFilter,
@@ -181,6 +199,12 @@ impl Hnsw {
         s.results.clear();
         let mut nearest = seeds[0];
         let mut worst = f32::INFINITY;
+        // Under a distance bound, the ef nearest distances measured (matching or not) steer the
+        // walk, since the results may never fill: a range search explores the ball around the
+        // query plus the beam that leads to it.
+        let bounded = walk.max_distance.is_finite();
+        let mut near: BinaryHeap<OrdF32> = BinaryHeap::new();
+        let mut near_worst = f32::INFINITY;
         // Keeps a measured node: a candidate while it may lead closer, a result if it matches.
         macro_rules! consider {
             ($n:expr, $d:expr, $matches:expr) => {
@@ -190,11 +214,22 @@ impl Hnsw {
                 if $d < nearest.dist {
                     nearest = Scored { dist: $d, id: $n };
                 }
-                if s.results.len() < ef || $d < worst {
-                    let scored = Scored { dist: $d, id: $n };
-                    s.candidates.push(Reverse(scored));
-                    if $d <= walk.max_distance && $matches {
-                        s.results.push(scored);
+                let mut keep = false;
+                if bounded && (near.len() < ef || $d < near_worst) {
+                    near.push(OrdF32($d));
+                    if near.len() > ef {
+                        near.pop();
+                    }
+                    if near.len() >= ef {
+                        near_worst = near.peek().map_or(f32::INFINITY, |w| w.0);
+                    }
+                    keep = true;
+                }
+                let in_bound = $d <= walk.max_distance;
+                if (s.results.len() < ef || $d < worst) && (!bounded || in_bound) {
+                    keep = true;
+                    if in_bound && $matches {
+                        s.results.push(Scored { dist: $d, id: $n });
                         if s.results.len() > ef {
                             s.results.pop();
                         }
@@ -202,6 +237,9 @@ impl Hnsw {
                             worst = s.results.peek().map_or(f32::INFINITY, |w| w.dist);
                         }
                     }
+                }
+                if keep {
+                    s.candidates.push(Reverse(Scored { dist: $d, id: $n }));
                 }
             };
         }
@@ -215,8 +253,8 @@ impl Hnsw {
             if s.results.len() >= ef && c.dist > worst {
                 break;
             }
-            if c.dist > walk.max_distance && !s.results.is_empty() {
-                break; // the rest lies beyond the bound
+            if bounded && c.dist > walk.max_distance && c.dist > near_worst {
+                break; // beyond the bound and beyond the beam: nothing closer is left to find
             }
             if (s.distances - walk.distances) as usize + walk.lists > walk.budget {
                 return (false, nearest);

@@ -112,16 +112,16 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	bool from_subquery = below->type == LogicalOperatorType::LOGICAL_CROSS_PRODUCT;
 	// A WHERE clause: FILTER operators (and projections DuckDB put between) above the scan.
 	vector<reference<LogicalFilter>> filters;
-	reference<LogicalOperator> walk = from_subquery ? *below->children[0] : *below;
-	while (!from_subquery && (walk.get().type == LogicalOperatorType::LOGICAL_PROJECTION ||
-	                          walk.get().type == LogicalOperatorType::LOGICAL_FILTER)) {
-		if (walk.get().type == LogicalOperatorType::LOGICAL_FILTER) {
-			filters.push_back(walk.get().Cast<LogicalFilter>());
+	auto scan_slot = from_subquery ? &below->children[0] : &below;
+	while (!from_subquery && ((*scan_slot)->type == LogicalOperatorType::LOGICAL_PROJECTION ||
+	                          (*scan_slot)->type == LogicalOperatorType::LOGICAL_FILTER)) {
+		if ((*scan_slot)->type == LogicalOperatorType::LOGICAL_FILTER) {
+			filters.push_back((*scan_slot)->Cast<LogicalFilter>());
 		}
-		walk = *walk.get().children[0];
+		scan_slot = &(*scan_slot)->children[0];
 	}
-	auto &scan_op = walk.get();
-	auto table = PlainTableScan(scan_op, !from_subquery);
+	auto &scan_op = **scan_slot;
+	auto table = PlainTableScan(scan_op, true);
 	if (!table) {
 		return nullptr;
 	}
@@ -174,7 +174,8 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	}
 	auto result = make_uniq<TopNRewrite>();
 	result->bind = make_uniq<HNSWScanBindData>(*table, index_name, std::move(query), k);
-	if (!TakePredicate(get, filters, *result->bind)) {
+	result->bind->vector_column = column.GetPrimaryIndex();
+	if (!TakePredicate(*scan_slot, filters, *distance, order.type, *result->bind)) {
 		return nullptr; // a conjunct the scan cannot evaluate (volatile, or over another input)
 	}
 	result->top_n = &top_n;

@@ -44,8 +44,11 @@ const Expression &Resolve(const Expression &expr, LogicalOperator &op);
 //! that compute them, down through projections and filters.
 unique_ptr<Expression> InlineProjections(const Expression &expr, LogicalOperator &op);
 //! Moves a WHERE clause (the scan's pushed-down filters and the FILTER operators above it) into
-//! the scan's bind data; false (bind data unusable) if some conjunct cannot be evaluated there.
-bool TakePredicate(LogicalGet &get, const vector<reference<LogicalFilter>> &filters, HNSWScanBindData &bind);
+//! the scan's bind data, bounds on the ORDER BY `key` as the search's distance bound (a FILTER put
+//! above the scan in `get_slot` re-checks those pushed into it); false (plan and bind data
+//! unusable) if some conjunct cannot be evaluated there.
+bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference<LogicalFilter>> &filters,
+                   const Expression &key, OrderType direction, HNSWScanBindData &bind);
 //! Replaces a plain table scan's function with HNSW_INDEX_SCAN.
 void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind);
 

@@ -10,9 +10,13 @@
 // evaluate them over the predicate's columns into the set of matching rows (the table filters
 // prune row groups and are evaluated again as expressions), and the core
 // searches among those. The FILTER stays above the scan and re-checks the k candidates.
+//
+// A bound on the ordering distance (`WHERE <distance>(v, q) < c`) is not evaluated over every
+// row: the core's search stops at it, and a FILTER above the scan re-checks it exactly.
 #include "optimizer/hnsw_topn.hpp"
 #include "hnsw_compat.hpp"
 
+#include "duckdb/planner/expression/bound_constant_expression.hpp"
 #include "duckdb/planner/expression/bound_reference_expression.hpp"
 #include "duckdb/planner/expression_iterator.hpp"
 #include "duckdb/planner/operator/logical_filter.hpp"
@@ -59,21 +63,75 @@ static idx_t PredicateColumn(HNSWScanBindData &bind, const ColumnIndex &column) 
 	return bind.predicate_columns.size() - 1;
 }
 
-bool TakePredicate(LogicalGet &get, const vector<reference<LogicalFilter>> &filters, HNSWScanBindData &bind) {
-	if (get.table_filters.HasMultiColumnFilters()) {
-		return false; // filters over several columns at once: not evaluated here, keep the exact plan
+//! Relative slack added to a distance bound: the core's distances and DuckDB's differ in the last
+//! bits, and the FILTER above re-checks the exact bound on the candidates.
+constexpr double BOUND_SLACK = 1e-4;
+
+//! The bound a conjunct puts on the ORDER BY key, in the index metric's units: `key < c` or
+//! `key <= c` for an ascending key (a distance), `key > c` or `key >= c` for a descending one (a
+//! similarity). False if the conjunct is anything else.
+static bool DistanceBound(const Expression &conjunct, const Expression &key, OrderType direction, float &bound) {
+	ExpressionType type;
+	const Expression *side, *value;
+	if (!ComparisonParts(conjunct, type, side, value)) {
+		return false;
 	}
+	if (value->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT) {
+		std::swap(side, value);
+		type = FlipComparisonExpression(type);
+	}
+	if (value->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT || !WithoutCasts(*side).Equals(key)) {
+		return false;
+	}
+	bool below = type == ExpressionType::COMPARE_LESSTHAN || type == ExpressionType::COMPARE_LESSTHANOREQUALTO;
+	bool above = type == ExpressionType::COMPARE_GREATERTHAN || type == ExpressionType::COMPARE_GREATERTHANOREQUALTO;
+	if (direction == OrderType::ASCENDING ? !below : !above) {
+		return false; // a bound on the far side: an ordinary predicate
+	}
+	auto constant = value->Cast<BoundConstantExpression>().GetValue();
+	if (constant.IsNull()) {
+		return false;
+	}
+	double c = constant.DefaultCastAs(LogicalType::DOUBLE).GetValue<double>();
+	auto name = NameText(key.Cast<BoundFunctionExpression>().Function().GetName());
+	double core;
+	if (name == "array_distance") {
+		core = c < 0 ? -1.0 : c * c; // the core ranks by the squared distance
+	} else if (name == "array_cosine_similarity") {
+		core = 1.0 - c;
+	} else if (name == "array_inner_product") {
+		core = -c;
+	} else {
+		core = c; // the core's own units: l2sq, cosine distance, negative inner product, 1 - similarity
+	}
+	bound = static_cast<float>(core + BOUND_SLACK * MaxValue(1.0, std::fabs(core)));
+	return true;
+}
+
+bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference<LogicalFilter>> &filters,
+                   const Expression &key, OrderType direction, HNSWScanBindData &bind) {
+	auto &get = get_slot->Cast<LogicalGet>();
+	// Filters over several columns at once only prune row groups: DuckDB keeps their conjunct in
+	// a FILTER above the scan, which the predicate includes, so they are left out here.
 	auto &column_ids = get.GetColumnIds();
 	auto usable = [&](const ColumnIndex &column) {
 		return column.IsRowIdColumn() || (!column.IsVirtualColumn() && !column.HasType());
 	};
 	vector<string> text;
+	float bound = std::numeric_limits<float>::infinity();
 	// Conjuncts DuckDB left in FILTER operators: over this scan's columns only, never volatile.
 	vector<unique_ptr<Expression>> predicate;
 	for (auto &filter : filters) {
 		for (auto &expression : filter.get().expressions) {
 			if (expression->IsVolatile() || expression->HasSubquery()) {
 				return false; // random() and the like must see every row: keep the exact plan
+			}
+			float conjunct_bound;
+			if (DistanceBound(*expression, key, direction, conjunct_bound)) {
+				// A distance bound: the search stops at it; the FILTER re-checks it exactly.
+				bound = MinValue(bound, conjunct_bound);
+				text.push_back(expression->ToString());
+				continue;
 			}
 			bool own_columns = true;
 			auto copy = expression->Copy();
@@ -102,10 +160,28 @@ bool TakePredicate(LogicalGet &get, const vector<reference<LogicalFilter>> &filt
 	}
 	// Conjuncts DuckDB pushed into the table scan.
 	auto pushed = make_uniq<TableFilterSet>();
+	vector<idx_t> moved_up;
+	vector<unique_ptr<Expression>> bound_checks;
 	for (auto &entry : get.table_filters) {
 		auto index = FilterColumn(entry.GetIndex());
 		if (index >= column_ids.size() || !usable(column_ids[index])) {
 			return false;
+		}
+		if (!column_ids[index].IsRowIdColumn() && column_ids[index].GetPrimaryIndex() == bind.vector_column) {
+			// A bound on the distance (`WHERE <distance>(v, q) < c`) pushed into the scan: the
+			// search stops at it, and a FILTER above the scan re-checks it on the candidates.
+			auto &type = bind.table.GetColumn(LogicalIndex(bind.vector_column)).Type();
+			auto conjunct = entry.Filter().ToExpression(*ScanColumnRef(get, index, type));
+			float conjunct_bound;
+			bool output = get.projection_ids.empty() || std::find(get.projection_ids.begin(), get.projection_ids.end(),
+			                                                      index) != get.projection_ids.end();
+			if (output && DistanceBound(*conjunct, key, direction, conjunct_bound)) {
+				bound = MinValue(bound, conjunct_bound);
+				text.push_back(conjunct->ToString());
+				moved_up.push_back(index);
+				bound_checks.push_back(std::move(conjunct));
+				continue;
+			}
 		}
 		auto position = PredicateColumn(bind, column_ids[index]);
 		string name = "rowid";
@@ -126,6 +202,17 @@ bool TakePredicate(LogicalGet &get, const vector<reference<LogicalFilter>> &filt
 	if (text.empty()) {
 		return true; // no WHERE clause
 	}
+	for (auto index : moved_up) {
+		RemoveTableFilter(get.table_filters, index);
+	}
+	if (!bound_checks.empty()) {
+		auto check = make_uniq<LogicalFilter>();
+		check->expressions = std::move(bound_checks);
+		check->children.push_back(std::move(get_slot));
+		check->ResolveOperatorTypes();
+		get_slot = std::move(check);
+	}
+	bind.max_distance = bound;
 	bind.filtered = true;
 	bind.predicate = std::move(predicate);
 	bind.predicate_filters = pushed->HasFilters() ? std::move(pushed) : nullptr;

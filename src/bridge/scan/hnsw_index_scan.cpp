@@ -34,6 +34,7 @@ unique_ptr<FunctionData> HNSWScanBindData::Copy() const {
 	}
 	copy->predicate_text = predicate_text;
 	copy->max_distance = max_distance;
+	copy->vector_column = vector_column;
 	return std::move(copy);
 }
 
@@ -123,12 +124,22 @@ public:
 		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
 		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
 		while (!full_scan && offset < row_ids.size()) {
-			// Rows this snapshot cannot see are dropped by Fetch.
+			// Rows this snapshot cannot see are dropped by Fetch. Committed and uncommitted rows
+			// (row ids from MAX_ROW_ID) go in separate batches: DuckDB 2.0.0's Fetch of a mixed
+			// batch assumes every committed row is visible and misplaces rows when one is not.
 			auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, row_ids.size() - offset);
+			bool local = row_ids[offset] >= MAX_ROW_ID;
+			for (idx_t i = 1; i < count; i++) {
+				if ((row_ids[offset + i] >= MAX_ROW_ID) != local) {
+					count = i;
+					break;
+				}
+			}
 			Vector ids(LogicalType::ROW_TYPE, data_ptr_cast(row_ids.data() + offset), count);
 			offset += count;
 			buffer.Reset();
 			storage.Fetch(transaction, buffer, fetch_ids, ids, count, fetch_state);
+
 			if (buffer.size() > 0) {
 				return Emit(out, false);
 			}

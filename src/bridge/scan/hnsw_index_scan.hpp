@@ -35,6 +35,8 @@ struct HNSWScanBindData : public TableFunctionData {
 	vector<unique_ptr<Expression>> predicate;
 	//! The predicate as the user wrote it, for EXPLAIN.
 	string predicate_text;
+	//! Table column of the indexed vector.
+	column_t vector_column = DConstants::INVALID_INDEX;
 	//! A distance bound from the WHERE clause, in the index metric's units (infinity: none).
 	float max_distance = std::numeric_limits<float>::infinity();
 
