@@ -15,6 +15,8 @@ void RegisterDistanceFunctions(ExtensionLoader &loader);
 void RegisterIndexType(ExtensionLoader &loader);
 //! The settings of filtered searches (hnsw_filter_exact_max_matches, ...)
 void RegisterFilterSettings(ExtensionLoader &loader);
+//! vss_join / vss_match table macros (vss's result shape, answered by the index)
+void RegisterVssMacros(ExtensionLoader &loader);
 //! hnsw_search(index, query, k)
 void RegisterSearchFunction(ExtensionLoader &loader);
 //! The top-k rewrite: ORDER BY <distance> LIMIT k becomes an HNSW_INDEX_SCAN

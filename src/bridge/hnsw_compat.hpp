@@ -2,6 +2,10 @@
 #pragma once
 
 #include "duckdb.hpp"
+#include "duckdb/parser/expression/constant_expression.hpp"
+#include "duckdb/parser/parsed_data/create_macro_info.hpp"
+#include "duckdb/parser/parser.hpp"
+#include "duckdb/parser/statement/select_statement.hpp"
 #include "duckdb/planner/expression/bound_cast_expression.hpp"
 #include "duckdb/planner/expression/bound_columnref_expression.hpp"
 #include "duckdb/planner/expression/bound_comparison_expression.hpp"
@@ -98,13 +102,38 @@ inline bool ComparisonParts(const Expression &expr, ExpressionType &type, const 
 	return true;
 }
 
-//! The expression under any casts (casts are function expressions since DuckDB 2.0).
-inline const Expression &WithoutCasts(const Expression &expr) {
+//! The expression under casts from FLOAT to DOUBLE (which keep every value; casts are function
+//! expressions since DuckDB 2.0). Other casts round or change the type and are kept.
+inline const Expression &WithoutWideningCasts(const Expression &expr) {
 	reference<const Expression> inner = expr;
 	while (BoundCastExpression::IsCast(inner.get())) {
-		inner = BoundCastExpression::Child(inner.get().Cast<BoundFunctionExpression>());
+		auto &child = BoundCastExpression::Child(inner.get().Cast<BoundFunctionExpression>());
+		if (inner.get().GetReturnType().id() != LogicalTypeId::DOUBLE ||
+		    child.GetReturnType().id() != LogicalTypeId::FLOAT) {
+			break;
+		}
+		inner = child;
 	}
 	return inner.get();
+}
+
+//! The query node of a SELECT statement, parsed without a connection (for table macros).
+inline unique_ptr<QueryNode> ParseSelectNode(const string &sql) {
+	auto parser = Parser::GetBuiltinParser();
+	parser.ParseQuery(sql);
+	return std::move(parser.statements.back()->Cast<SelectStatement>().node);
+}
+
+//! Names a macro in the default schema (which the loader maps to the extension's schema).
+inline void SetMacroName(CreateMacroInfo &info, const string &name) {
+	info.SetQualifiedName(
+	    QualifiedName(info.GetQualifiedName().Catalog(), Identifier::DefaultSchema(), Identifier(name)));
+	info.SetFunctionName(Identifier(name));
+}
+
+//! A constant as a parsed expression (a macro parameter's default).
+inline unique_ptr<ParsedExpression> ParsedConstant(const Value &value) {
+	return ConstantExpression::FromValue(value);
 }
 
 } // namespace hnsw

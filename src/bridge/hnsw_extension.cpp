@@ -13,6 +13,7 @@ static void Register(ExtensionLoader &loader) {
 	RegisterIndexType(loader);
 	RegisterFilterSettings(loader);
 	RegisterSearchFunction(loader);
+	RegisterVssMacros(loader);
 	RegisterTopNOptimizer(loader);
 	RegisterWriteOptimizer(loader);
 	RegisterIndexInfoFunctions(loader);

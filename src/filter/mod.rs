@@ -139,9 +139,9 @@ impl Hnsw {
             });
             report.visited = found.visited;
             if let Some(hits) = found.hits {
-                // Under a distance bound fewer than k rows may qualify: a finished walk has
-                // looked at the whole ball around the query.
-                if hits.len() >= k || max_distance.is_finite() {
+                // Fewer than k: the walk may have missed matching rows (under a distance bound,
+                // rows in the ball reached only from outside it), so the exact pass decides.
+                if hits.len() >= k {
                     return Ok((hits, report));
                 }
             }

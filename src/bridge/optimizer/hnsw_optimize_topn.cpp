@@ -26,7 +26,7 @@ namespace duckdb {
 namespace hnsw {
 
 //! Position of a binding among an operator's output bindings, or invalid.
-static optional_idx BindingPosition(LogicalOperator &op, const ColumnBinding &binding) {
+optional_idx BindingPosition(LogicalOperator &op, const ColumnBinding &binding) {
 	auto bindings = op.GetColumnBindings();
 	for (idx_t i = 0; i < bindings.size(); i++) {
 		if (bindings[i] == binding) {
@@ -39,8 +39,8 @@ static optional_idx BindingPosition(LogicalOperator &op, const ColumnBinding &bi
 //! Turns CROSS_PRODUCT(scan, subquery) into an in-out HNSW scan over the subquery's row: its input
 //! is PROJECTION(query vector, subquery columns...), the vector feeds the search and the subquery
 //! columns pass through. `above` (the projection that read the subquery) is re-pointed at them.
-static void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bind, LogicalProjection &above,
-                         Binder &binder, idx_t query_position) {
+void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bind, LogicalProjection &above,
+                  Binder &binder, idx_t query_position) {
 	auto &cross = *cross_slot;
 	auto scan = std::move(cross.children[0]);
 	auto &get = scan->Cast<LogicalGet>();
@@ -175,7 +175,7 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	auto result = make_uniq<TopNRewrite>();
 	result->bind = make_uniq<HNSWScanBindData>(*table, index_name, std::move(query), k);
 	result->bind->vector_column = column.GetPrimaryIndex();
-	if (!TakePredicate(*scan_slot, filters, *distance, order.type, *result->bind)) {
+	if (!TakePredicate(*scan_slot, filters, *distance, order.type, !from_subquery, *result->bind)) {
 		return nullptr; // a conjunct the scan cannot evaluate (volatile, or over another input)
 	}
 	result->top_n = &top_n;
@@ -199,6 +199,10 @@ static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, Binder &binder, u
 	}
 	if (op->type == LogicalOperatorType::LOGICAL_TOP_N) {
 		return TryRewriteTopN(context, binder, op->Cast<LogicalTopN>());
+	}
+	if (op->type == LogicalOperatorType::LOGICAL_AGGREGATE_AND_GROUP_BY) {
+		TryRewriteTopKAggregate(context, binder, op->Cast<LogicalAggregate>());
+		return nullptr;
 	}
 	if (op->type == LogicalOperatorType::LOGICAL_COMPARISON_JOIN && below.size() == 2 && below[1]) {
 		return CollapseSemiJoin(op, *below[1]) ? std::move(below[1]) : nullptr;

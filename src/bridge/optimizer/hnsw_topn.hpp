@@ -11,7 +11,9 @@
 #include "duckdb/planner/logical_operator.hpp"
 #include "duckdb/planner/operator/logical_get.hpp"
 #include "duckdb/catalog/catalog_entry/table_catalog_entry.hpp"
+#include "duckdb/planner/operator/logical_aggregate.hpp"
 #include "duckdb/planner/operator/logical_filter.hpp"
+#include "duckdb/planner/operator/logical_projection.hpp"
 #include "duckdb/planner/operator/logical_top_n.hpp"
 
 namespace duckdb {
@@ -48,7 +50,17 @@ unique_ptr<Expression> InlineProjections(const Expression &expr, LogicalOperator
 //! above the scan in `get_slot` re-checks those pushed into it); false (plan and bind data
 //! unusable) if some conjunct cannot be evaluated there.
 bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference<LogicalFilter>> &filters,
-                   const Expression &key, OrderType direction, HNSWScanBindData &bind);
+                   const Expression &key, OrderType direction, bool bounds, HNSWScanBindData &bind);
+//! Position of a binding among an operator's output bindings, or invalid.
+optional_idx BindingPosition(LogicalOperator &op, const ColumnBinding &binding);
+//! Turns CROSS_PRODUCT(scan, outer rows) in `cross_slot` into an in-out HNSW scan with one search
+//! per outer row (its vector at `query_position`); `above`, the projection that read the cross
+//! product, is re-pointed at the outer columns the scan passes through.
+void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bind, LogicalProjection &above,
+                  Binder &binder, idx_t query_position);
+//! Top-k per group by an aggregate (min_by / arg_min / max_by / arg_max with k, which is also
+//! how DuckDB plans a LATERAL top-k join): the scan under it becomes an index scan.
+void TryRewriteTopKAggregate(ClientContext &context, Binder &binder, LogicalAggregate &aggregate);
 //! Replaces a plain table scan's function with HNSW_INDEX_SCAN.
 void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind);
 

@@ -80,8 +80,8 @@ static bool DistanceBound(const Expression &conjunct, const Expression &key, Ord
 		std::swap(side, value);
 		type = FlipComparisonExpression(type);
 	}
-	if (value->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT || !WithoutCasts(*side).Equals(key)) {
-		return false;
+	if (value->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT || !WithoutWideningCasts(*side).Equals(key)) {
+		return false; // (a rounding cast would make the bound on the distance itself looser)
 	}
 	bool below = type == ExpressionType::COMPARE_LESSTHAN || type == ExpressionType::COMPARE_LESSTHANOREQUALTO;
 	bool above = type == ExpressionType::COMPARE_GREATERTHAN || type == ExpressionType::COMPARE_GREATERTHANOREQUALTO;
@@ -89,27 +89,33 @@ static bool DistanceBound(const Expression &conjunct, const Expression &key, Ord
 		return false; // a bound on the far side: an ordinary predicate
 	}
 	auto constant = value->Cast<BoundConstantExpression>().GetValue();
-	if (constant.IsNull()) {
+	if (constant.IsNull() || !constant.type().IsNumeric()) {
 		return false;
 	}
 	double c = constant.DefaultCastAs(LogicalType::DOUBLE).GetValue<double>();
+	if (!std::isfinite(c)) {
+		return false;
+	}
 	auto name = NameText(key.Cast<BoundFunctionExpression>().Function().GetName());
+	if (name == "array_negative_inner_product" || name == "array_inner_product") {
+		return false; // inner products round relative to the vectors' norms, unknown here
+	}
 	double core;
 	if (name == "array_distance") {
 		core = c < 0 ? -1.0 : c * c; // the core ranks by the squared distance
 	} else if (name == "array_cosine_similarity") {
 		core = 1.0 - c;
-	} else if (name == "array_inner_product") {
-		core = -c;
 	} else {
-		core = c; // the core's own units: l2sq, cosine distance, negative inner product, 1 - similarity
+		core = c; // the core's own units: l2sq, cosine distance, 1 - similarity
 	}
-	bound = static_cast<float>(core + BOUND_SLACK * MaxValue(1.0, std::fabs(core)));
+	core += BOUND_SLACK * MaxValue(1.0, std::fabs(core));
+	bound = core >= double(NumericLimits<float>::Maximum()) ? std::numeric_limits<float>::infinity()
+	                                                        : static_cast<float>(core);
 	return true;
 }
 
 bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference<LogicalFilter>> &filters,
-                   const Expression &key, OrderType direction, HNSWScanBindData &bind) {
+                   const Expression &key, OrderType direction, bool bounds, HNSWScanBindData &bind) {
 	auto &get = get_slot->Cast<LogicalGet>();
 	// Filters over several columns at once only prune row groups: DuckDB keeps their conjunct in
 	// a FILTER above the scan, which the predicate includes, so they are left out here.
@@ -127,7 +133,7 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 				return false; // random() and the like must see every row: keep the exact plan
 			}
 			float conjunct_bound;
-			if (DistanceBound(*expression, key, direction, conjunct_bound)) {
+			if (bounds && DistanceBound(*expression, key, direction, conjunct_bound)) {
 				// A distance bound: the search stops at it; the FILTER re-checks it exactly.
 				bound = MinValue(bound, conjunct_bound);
 				text.push_back(expression->ToString());
@@ -167,7 +173,7 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 		if (index >= column_ids.size() || !usable(column_ids[index])) {
 			return false;
 		}
-		if (!column_ids[index].IsRowIdColumn() && column_ids[index].GetPrimaryIndex() == bind.vector_column) {
+		if (bounds && !column_ids[index].IsRowIdColumn() && column_ids[index].GetPrimaryIndex() == bind.vector_column) {
 			// A bound on the distance (`WHERE <distance>(v, q) < c`) pushed into the scan: the
 			// search stops at it, and a FILTER above the scan re-checks it on the candidates.
 			auto &type = bind.table.GetColumn(LogicalIndex(bind.vector_column)).Type();

@@ -175,7 +175,12 @@ private:
 	void StartFiltered(ClientContext &context, const HNSWScanBindData &bind, const float *query) {
 		filtered = true;
 		full_scan = false;
-		CollectMatchingRows(context, bind, rows);
+		if (!rows_collected) {
+			// The predicate does not depend on the query: one row set serves every search of
+			// this statement on this thread (the in-out form runs one per outer row).
+			CollectMatchingRows(context, bind, rows);
+			rows_collected = true;
+		}
 		report = HnswFilterReport{};
 		report.matches = rows.committed.size() + rows.local.size();
 		bool searched = false;
@@ -227,8 +232,8 @@ private:
 			if (skip_returned && returned.count(row_id)) {
 				continue;
 			}
-			if (!full_scan) {
-				returned.insert(row_id);
+			if (!full_scan && !filtered) {
+				returned.insert(row_id); // (a filtered search never completes from the table)
 			}
 			keep.set_index(kept++, i);
 		}
@@ -260,6 +265,7 @@ private:
 	unordered_set<row_t> returned;
 	bool full_scan = false;
 	MatchingRows rows;
+	bool rows_collected = false;
 	unique_ptr<TableScanState> table_scan;
 	ColumnFetchState fetch_state;
 };
