@@ -32,7 +32,7 @@ FOOTER := $(PYTHON) scripts/build/append_footer.py --extension-version $(EXT_VER
 RELEASE_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
 
-.PHONY: all release dev duckdb-static venv header test test-core bench-core bench-quality bench-sql bench-filtered bench bench-persistence demo demo-embeddings fmt lint clean
+.PHONY: all release dev duckdb-static venv header test test-core bench-core bench-quality bench-sql bench-filtered bench-batch bench bench-persistence demo demo-embeddings fmt lint clean
 
 all: release
 release: $(RELEASE_EXT)
@@ -108,6 +108,10 @@ bench-sql: release venv $(VSS_VENV)/.ready
 # Filtered top-k: hnsw vs the exact filtered plan vs vss 1.5.5 at 50 / 10 / 1 / 0.1 % selectivity.
 bench-filtered: release venv $(VSS_VENV)/.ready
 	$(VPY) -m scripts.bench.filtered
+
+# Many queries in one statement: LATERAL join and vss_join vs hnswlib batch vs vss 1.5.5 vs exact.
+bench-batch: release venv $(VSS_VENV)/.ready
+	$(VPY) -m scripts.bench.batch
 
 bench: release venv $(VSS_VENV)/.ready
 	$(VPY) -m scripts.bench.compare

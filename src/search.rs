@@ -76,6 +76,14 @@ impl Visited {
     }
 }
 
+/// How many of a search's candidates a re-ranking reader gets for top `k` when `retired` retired
+/// labels (which its snapshot may not see) can be among them: twice k, at least k + 16, plus
+/// the retired ones. The exact ranking differs from the index's only by float rounding between
+/// the two distance implementations, so the true top k lies well inside that front.
+pub fn candidates_kept(k: usize, retired: usize) -> usize {
+    (2 * k).max(k + 16) + retired
+}
+
 /// Per-thread buffers reused across searches and inserts.
 #[derive(Default)]
 pub struct SearchScratch {
@@ -148,16 +156,55 @@ impl Hnsw {
     /// Candidates for a reader that re-ranks exactly and checks each row's visibility itself
     /// (a database query): the search widens `ef` by the retired labels (up to doubling it), since
     /// the reader's snapshot may not see them, and when the graph finds fewer than
-    /// min(k, searchable + retired labels) an exact scan answers instead. At most
-    /// `2 * max(k, ef)` results, closest first.
+    /// min(k, searchable + retired labels) an exact scan answers instead. The closest
+    /// [`candidates_kept`] results, closest first: the search explores `ef`, but the reader
+    /// fetches and re-ranks only the front of the list, where its exact top k lies.
     pub fn candidates(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
         let ef = ef.max(k);
-        let ef = ef + self.retired_count().min(ef);
-        let hits = self.search_candidates(query, k, ef)?;
+        let retired = self.retired_count().min(ef);
+        let mut hits = self.search_candidates(query, k, ef + retired)?;
         if hits.len() < k.min(self.len() + self.retired_count()) {
             return self.search_exact_hiding(query, k, DELETED);
         }
+        hits.truncate(candidates_kept(k, retired));
         Ok(hits)
+    }
+
+    /// [`Hnsw::candidates`] for many queries (row-major, `dim` floats each) on up to `threads`
+    /// threads: one answer per query, `None` for a query the index cannot search (wrong length,
+    /// NaN, or zero under cosine) so the caller can answer it another way.
+    pub fn candidates_batch(
+        &self,
+        queries: &[f32],
+        k: usize,
+        ef: usize,
+        threads: usize,
+    ) -> Vec<Option<Vec<Neighbor>>> {
+        let dim = self.dim();
+        let n = queries.len() / dim;
+        let answers: Vec<std::sync::Mutex<Option<Vec<Neighbor>>>> =
+            (0..n).map(|_| std::sync::Mutex::new(None)).collect();
+        // A few queries per block: searches cost about the same, so blocks stay balanced.
+        let _ = crate::parallel::for_each_block(
+            n,
+            4,
+            2,
+            threads,
+            || (),
+            |_, range| -> std::result::Result<(), ()> {
+                for i in range {
+                    let hits = self
+                        .candidates(&queries[i * dim..(i + 1) * dim], k, ef)
+                        .ok();
+                    *answers[i].lock().unwrap_or_else(|e| e.into_inner()) = hits;
+                }
+                Ok(())
+            },
+        );
+        answers
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect()
     }
 
     /// [`Hnsw::search`] with caller-owned buffers; results replace the contents of `out`.

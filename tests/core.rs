@@ -455,3 +455,28 @@ fn relink_after_incremental_inserts_and_deletes_makes_every_node_reachable() {
         }
     }
 }
+
+#[test]
+fn batch_candidates_equal_one_by_one_and_skip_unsearchable_queries() {
+    let dim = 32;
+    let data = clustered(3000, dim, 12, 41);
+    let index = build(MetricKind::Cosine, &data, dim, 2);
+    let mut queries: Vec<f32> = data[..40 * dim].to_vec();
+    queries.extend(std::iter::repeat_n(0.0, dim)); // zero vector: no direction under cosine
+    let mut nan = vec![1.0f32; dim];
+    nan[3] = f32::NAN;
+    queries.extend(nan);
+    for threads in [1, 2] {
+        let answers = index.candidates_batch(&queries, 10, 48, threads);
+        assert_eq!(answers.len(), 42);
+        for (i, answer) in answers.iter().take(40).enumerate() {
+            let one = index
+                .candidates(&queries[i * dim..(i + 1) * dim], 10, 48)
+                .unwrap();
+            assert_eq!(answer.as_ref().unwrap(), &one, "query {i}");
+            assert_eq!(one[0].label, i as u64); // a stored vector finds itself first
+            assert!(one.len() >= 10 && one.len() <= hnsw::search::candidates_kept(10, 0));
+        }
+        assert!(answers[40].is_none() && answers[41].is_none());
+    }
+}

@@ -352,7 +352,8 @@ size_t hnsw_rs_index_search(const struct HnswRsIndex *index,
                             struct HnswStatus *status);
 
 /// Candidates for exact re-ranking by a reader that checks visibility itself (see
-/// `Hnsw::candidates`): at most `2 * max(k, ef)` labels and distances, closest first, retired
+/// `Hnsw::candidates`): at most `2 * max(k, ef)` (in practice `candidates_kept(k, retired)`)
+/// labels and distances, closest first, retired
 /// labels included; returns how many were written (at most `cap`).
 ///
 /// # Safety
@@ -367,6 +368,26 @@ size_t hnsw_rs_index_candidates(const struct HnswRsIndex *index,
                                 uint64_t *labels,
                                 float *distances,
                                 struct HnswStatus *status);
+
+/// [`hnsw_rs_index_candidates`] for `n` queries (row-major, `dim` floats each) on up to `threads`
+/// threads. Query i's labels go to `labels[i * cap ..]` and their number to `counts[i]` (at most
+/// `cap`); `counts[i]` is `usize::MAX` for a query the index cannot search (NaN, zero under
+/// cosine), which the caller answers another way.
+///
+/// # Safety
+/// `index` valid; `queries` valid for `n * dim` reads; `labels` for `n * cap` writes; `counts`
+/// for `n` writes; `status` valid or null.
+bool hnsw_rs_index_candidates_batch(const struct HnswRsIndex *index,
+                                    const float *queries,
+                                    size_t n,
+                                    size_t dim,
+                                    size_t k,
+                                    size_t ef,
+                                    size_t threads,
+                                    size_t cap,
+                                    uint64_t *labels,
+                                    size_t *counts,
+                                    struct HnswStatus *status);
 
 /// Compacts once deleted nodes reach the core's threshold (any, if `force`), repairing lists
 /// with up to `threads` threads; returns the slots freed.

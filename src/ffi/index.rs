@@ -354,7 +354,8 @@ pub unsafe extern "C" fn hnsw_rs_index_search(
 }
 
 /// Candidates for exact re-ranking by a reader that checks visibility itself (see
-/// `Hnsw::candidates`): at most `2 * max(k, ef)` labels and distances, closest first, retired
+/// `Hnsw::candidates`): at most `2 * max(k, ef)` (in practice `candidates_kept(k, retired)`)
+/// labels and distances, closest first, retired
 /// labels included; returns how many were written (at most `cap`).
 ///
 /// # Safety
@@ -375,6 +376,52 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates(
     with_status(status, 0, || {
         let hits = (*index).0.candidates(slice(q, dim), k, ef)?;
         Ok(write_hits(&hits, cap, labels, distances))
+    })
+}
+
+/// [`hnsw_rs_index_candidates`] for `n` queries (row-major, `dim` floats each) on up to `threads`
+/// threads. Query i's labels go to `labels[i * cap ..]` and their number to `counts[i]` (at most
+/// `cap`); `counts[i]` is `usize::MAX` for a query the index cannot search (NaN, zero under
+/// cosine), which the caller answers another way.
+///
+/// # Safety
+/// `index` valid; `queries` valid for `n * dim` reads; `labels` for `n * cap` writes; `counts`
+/// for `n` writes; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_candidates_batch(
+    index: *const HnswRsIndex,
+    queries: *const f32,
+    n: usize,
+    dim: usize,
+    k: usize,
+    ef: usize,
+    threads: usize,
+    cap: usize,
+    labels: *mut u64,
+    counts: *mut usize,
+    status: *mut HnswStatus,
+) -> bool {
+    with_status(status, false, || {
+        let index = &(*index).0;
+        if dim != index.dim() {
+            return Err(Error::DimensionMismatch {
+                expected: index.dim(),
+                got: dim,
+            });
+        }
+        let answers = index.candidates_batch(slice(queries, n * dim), k, ef, threads);
+        for (i, answer) in answers.iter().enumerate() {
+            *counts.add(i) = match answer {
+                Some(hits) => {
+                    for (j, hit) in hits.iter().take(cap).enumerate() {
+                        *labels.add(i * cap + j) = hit.label;
+                    }
+                    hits.len().min(cap)
+                }
+                None => usize::MAX,
+            };
+        }
+        Ok(true)
     })
 }
 

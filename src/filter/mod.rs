@@ -20,7 +20,7 @@ pub use labels::LabelFilter;
 
 use crate::error::Result;
 use crate::graph::Hnsw;
-use crate::search::{with_thread_scratch, Neighbor};
+use crate::search::{candidates_kept, with_thread_scratch, Neighbor};
 
 /// Default largest match count answered by exact distances (measured with
 /// `cargo bench --bench filtered`: below it the exact pass is cheaper than either graph search).
@@ -103,7 +103,8 @@ impl Hnsw {
     }
 
     /// Candidates among the labels of `filter` for a reader that re-ranks exactly: at least
-    /// min(k, matching indexed labels) and up to about `max(k, ef)` labels, closest first, none
+    /// min(k, matching indexed labels) and at most `candidates_kept(k, 0)` labels (plus copies of
+    /// identical vectors), closest first, none
     /// farther than `max_distance` (in the metric's units). Retired labels in the filter are
     /// candidates: the filter says what the reader's snapshot sees.
     pub fn candidates_filtered(
@@ -142,12 +143,15 @@ impl Hnsw {
                 // Fewer than k: the walk may have missed matching rows (under a distance bound,
                 // rows in the ball reached only from outside it), so the exact pass decides.
                 if hits.len() >= k {
+                    let mut hits = hits;
+                    hits.truncate(candidates_kept(k, 0));
                     return Ok((hits, report));
                 }
             }
             report.fell_back = true;
         }
-        let hits = self.exact_filtered(&q, ef, filter, max_distance);
+        let mut hits = self.exact_filtered(&q, ef, filter, max_distance);
+        hits.truncate(candidates_kept(k, 0));
         report.visited += filter.len();
         Ok((hits, report))
     }

@@ -36,18 +36,20 @@ optional_idx BindingPosition(LogicalOperator &op, const ColumnBinding &binding) 
 	return optional_idx();
 }
 
-//! Turns CROSS_PRODUCT(scan, subquery) into an in-out HNSW scan over the subquery's row: its input
-//! is PROJECTION(query vector, subquery columns...), the vector feeds the search and the subquery
-//! columns pass through. `above` (the projection that read the subquery) is re-pointed at them.
+//! Turns CROSS_PRODUCT(scan, outer rows) into an in-out HNSW scan over the outer rows: its input
+//! is PROJECTION(query vector, outer columns...). The scan searches for a whole input chunk at
+//! once, on all threads, and emits each outer row's candidates with that row's outer columns,
+//! which become extra columns of the scan (after the table's). `above` (the projection that read
+//! the cross product) is re-pointed at them.
 void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bind, LogicalProjection &above,
                   Binder &binder, idx_t query_position) {
 	auto &cross = *cross_slot;
 	auto scan = std::move(cross.children[0]);
 	auto &get = scan->Cast<LogicalGet>();
-	auto subquery = std::move(cross.children[1]);
-	subquery->ResolveOperatorTypes();
-	auto bindings = subquery->GetColumnBindings();
-	auto types = subquery->types;
+	auto outer = std::move(cross.children[1]);
+	outer->ResolveOperatorTypes();
+	auto bindings = outer->GetColumnBindings();
+	auto types = outer->types;
 
 	auto input_index = binder.GenerateTableIndex();
 	vector<unique_ptr<Expression>> columns;
@@ -56,8 +58,25 @@ void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bin
 		columns.push_back(make_uniq<BoundColumnRefExpression>(types[i], bindings[i]));
 	}
 	auto input = make_uniq<LogicalProjection>(input_index, std::move(columns));
-	input->children.push_back(std::move(subquery));
+	input->children.push_back(std::move(outer));
 	input->ResolveOperatorTypes();
+
+	// The outer columns as columns of the scan: ids from the table's column count on.
+	bind.query_column = 0;
+	bind.passthrough_columns = bindings.size();
+	bind.passthrough_base = get.returned_types.size();
+	vector<ColumnBinding> passed;
+	for (idx_t i = 0; i < bindings.size(); i++) {
+		get.returned_types.push_back(types[i]);
+		get.names.push_back(Identifier("hnsw_outer_" + to_string(i)));
+		auto &ids = get.GetMutableColumnIds();
+		ids.emplace_back(bind.passthrough_base + i);
+		auto position = ids.size() - 1;
+		if (!get.projection_ids.empty()) {
+			get.projection_ids.emplace_back(position);
+		}
+		passed.emplace_back(get.table_index, ProjectionIndex(position));
+	}
 	for (auto &expression : above.expressions) {
 		ExpressionIterator::EnumerateExpression(expression, [&](unique_ptr<Expression> &child) {
 			if (child->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
@@ -66,16 +85,13 @@ void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bin
 			auto &ref = child->Cast<BoundColumnRefExpression>();
 			for (idx_t i = 0; i < bindings.size(); i++) {
 				if (ref.Binding() == bindings[i]) {
-					child = make_uniq<BoundColumnRefExpression>(child->GetReturnType(),
-					                                            ColumnBinding(input_index, ProjectionIndex(i + 1)));
+					child = make_uniq<BoundColumnRefExpression>(child->GetReturnType(), passed[i]);
 					return;
 				}
 			}
 		});
 	}
 
-	bind.query_column = 0;
-	bind.passthrough_columns = bindings.size();
 	get.function = BoundTableFunction(GetHNSWIndexScanInOutFunction());
 	get.bind_data = bind.Copy();
 	get.input_table_types.clear();
@@ -83,9 +99,6 @@ void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bin
 	get.input_table_names.clear();
 	get.input_table_names.emplace_back("query");
 	get.projected_input.clear();
-	for (idx_t i = 0; i < bindings.size(); i++) {
-		get.projected_input.push_back(i + 1);
-	}
 	get.children.push_back(std::move(input));
 	get.estimated_cardinality = bind.k;
 	get.has_estimated_cardinality = true;

@@ -117,6 +117,29 @@ idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector
 	return found;
 }
 
+void RustIndex::CandidatesBatch(const float *queries, idx_t n, idx_t dim, idx_t k, idx_t ef, idx_t threads,
+                                vector<vector<row_t>> &row_ids, vector<bool> &searched) const {
+	auto cap = 2 * MaxValue(k, ef); // the core's bound on candidates
+	vector<uint64_t> labels(n * cap);
+	vector<size_t> counts(n);
+	CoreStatus status;
+	hnsw_rs_index_candidates_batch(handle, queries, n, dim, k, ef, threads, cap, labels.data(), counts.data(),
+	                               status.Out());
+	status.Check("HNSW index search");
+	row_ids.resize(n);
+	searched.assign(n, false);
+	for (idx_t i = 0; i < n; i++) {
+		row_ids[i].clear();
+		if (counts[i] == std::numeric_limits<size_t>::max()) {
+			continue;
+		}
+		searched[i] = true;
+		for (idx_t j = 0; j < counts[i]; j++) {
+			row_ids[i].push_back(NumericCast<row_t>(labels[i * cap + j]));
+		}
+	}
+}
+
 idx_t RustIndex::CandidatesFiltered(const float *q, idx_t dim, idx_t k, idx_t ef, const vector<row_t> &matches,
                                     float max_distance, const HnswFilterSettings &settings, vector<row_t> &row_ids,
                                     HnswFilterReport &report) const {

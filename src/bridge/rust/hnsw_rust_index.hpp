@@ -55,6 +55,10 @@ public:
 	//! Candidates for exact re-ranking by a reader that checks visibility itself (retired rows
 	//! included; see Hnsw::candidates), closest first.
 	idx_t Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const;
+	//! Candidates() for n row-major queries on up to `threads` threads: row_ids[i] holds query i's
+	//! candidates, searched[i] is false for a query the index cannot search (NaN, zero vector).
+	void CandidatesBatch(const float *queries, idx_t n, idx_t dim, idx_t k, idx_t ef, idx_t threads,
+	                     vector<vector<row_t>> &row_ids, vector<bool> &searched) const;
 	//! Candidates among `matches` (the rows a predicate matched that the reader sees), at least
 	//! min(k, matching indexed rows), none beyond `max_distance` (metric units); see
 	//! Hnsw::candidates_filtered. `report` says which strategy answered.

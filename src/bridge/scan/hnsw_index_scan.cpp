@@ -13,6 +13,7 @@
 #include "duckdb/common/vector/array_vector.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/main/profiler/profiling_node.hpp"
+#include "duckdb/parallel/task_scheduler.hpp"
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/storage/table/index_entry.hpp"
 #include "duckdb/storage/table/scan_state.hpp"
@@ -26,6 +27,7 @@ unique_ptr<FunctionData> HNSWScanBindData::Copy() const {
 	auto copy = make_uniq<HNSWScanBindData>(table, index_name, query, k);
 	copy->query_column = query_column;
 	copy->passthrough_columns = passthrough_columns;
+	copy->passthrough_base = passthrough_base;
 	copy->filtered = filtered;
 	copy->predicate_columns = predicate_columns;
 	copy->predicate_filters = predicate_filters ? predicate_filters->Copy() : nullptr;
@@ -44,7 +46,16 @@ bool HNSWScanBindData::Equals(const FunctionData &other_p) const {
 		return this == &other; // predicates are not compared: never merge two filtered scans
 	}
 	return &table == &other.table && index_name == other.index_name && query == other.query && k == other.k &&
-	       query_column == other.query_column && passthrough_columns == other.passthrough_columns;
+	       query_column == other.query_column && passthrough_columns == other.passthrough_columns &&
+	       passthrough_base == other.passthrough_base;
+}
+
+//! True when this transaction changed the table: its uncommitted inserts and deletes are not in
+//! the index yet (deletes of committed rows are not in LocalStorage either, hence ChangesMade).
+static bool TableChanged(ClientContext &context, const HNSWScanBindData &bind) {
+	auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
+	auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
+	return LocalStorage::Get(transaction).Find(storage) || transaction.ChangesMade();
 }
 
 //! Reads the rows of one search: the candidates by rowid, or the whole table as a fallback.
@@ -59,6 +70,12 @@ public:
 		auto outputs = projection.empty() ? columns.size() : projection.size();
 		for (idx_t i = 0; i < outputs; i++) {
 			auto &column = columns[projection.empty() ? i : projection[i]];
+			if (!column.IsVirtualColumn() && column.GetPrimaryIndex() >= bind.passthrough_base) {
+				// An outer column of the in-out form (they come after the table's): filled by the
+				// caller from its input row.
+				passthrough.push_back(column.GetPrimaryIndex() - bind.passthrough_base);
+				continue;
+			}
 			if (column.IsRowIdColumn()) {
 				rowid_slot = i;
 				fetch_ids.push_back(StorageIndex(COLUMN_IDENTIFIER_ROW_ID));
@@ -68,7 +85,7 @@ public:
 				types.push_back(bind.table.GetColumn(LogicalIndex(column.GetPrimaryIndex())).Type());
 			}
 		}
-		output_count = outputs;
+		output_count = outputs - passthrough.size();
 		if (!rowid_slot.IsValid()) {
 			rowid_slot = fetch_ids.size();
 			fetch_ids.push_back(StorageIndex(COLUMN_IDENTIFIER_ROW_ID));
@@ -76,6 +93,23 @@ public:
 		}
 		buffer.Initialize(Allocator::DefaultAllocator(), types);
 	}
+
+	//! Starts reading candidates found by a batch search (see HNSWInOutFunction).
+	void StartWithCandidates(const HNSWScanBindData &bind, vector<row_t> &&candidates) {
+		row_ids = std::move(candidates);
+		returned.clear();
+		offset = 0;
+		k = bind.k;
+		full_scan = false;
+		filtered = false;
+		std::sort(row_ids.begin(), row_ids.end());
+	}
+
+	//! Outer columns passed through, in output order after the table's (input column indexes,
+	//! counted after the query vector).
+	vector<idx_t> passthrough;
+	//! Number of output columns read from the table.
+	idx_t output_count = 0;
 
 	//! Starts reading for one query vector (null: read everything).
 	void Start(ClientContext &context, const HNSWScanBindData &bind, const float *query) {
@@ -89,9 +123,7 @@ public:
 			StartFiltered(context, bind, query);
 			return;
 		}
-		// Uncommitted inserts and deletes of this transaction are not in the index yet (deletes of
-		// committed rows are not in LocalStorage either, hence ChangesMade).
-		full_scan = !query || LocalStorage::Get(transaction).Find(storage) || transaction.ChangesMade();
+		full_scan = !query || TableChanged(context, bind);
 		if (full_scan) {
 			StartTableScan(context, bind);
 			return;
@@ -254,7 +286,6 @@ private:
 	}
 
 	vector<StorageIndex> fetch_ids;
-	idx_t output_count = 0;
 	optional_idx rowid_slot;
 	DataChunk buffer;
 	idx_t k = 0;
@@ -287,10 +318,17 @@ static void HNSWScanFunction(ClientContext &context, TableFunctionInput &input, 
 	input.global_state->Cast<HNSWScanState>().reader.Next(context, bind, output);
 }
 
-//! Per-thread state of the in-out form: the input row being answered.
+//! Per-thread state of the in-out form: the input chunk being answered, row by row.
 struct HNSWInOutState : public LocalTableFunctionState {
 	CandidateReader reader;
-	bool started = false;
+	//! A new input chunk arrived: search for all its rows first.
+	bool chunk_started = false;
+	idx_t row = 0;
+	bool row_started = false;
+	//! Per input row: candidates of the batch search, and whether it searched that row.
+	vector<vector<row_t>> candidates;
+	vector<bool> searched;
+	vector<float> queries;
 	vector<float> query;
 };
 
@@ -302,12 +340,14 @@ static unique_ptr<LocalTableFunctionState> HNSWInOutInit(ExecutionContext &conte
 	return std::move(state);
 }
 
-//! Reads the query vector of the (single-row) input; false when it is NULL.
-static bool InputQuery(DataChunk &input, idx_t column, vector<float> &query) {
+//! Reads the query vector of input row `row` into `query`; false when it is NULL or has a NULL
+//! element (the exact plan answers those: every row has a NULL distance, or it raises its error).
+static bool InputQuery(DataChunk &input, idx_t column, idx_t row, float *query) {
 	auto &vector = input.data[column];
 	UnifiedVectorFormat outer;
 	vector.ToUnifiedFormat(outer);
-	if (input.size() == 0 || !outer.validity.RowIsValid(outer.sel->get_index(0))) {
+	auto position = outer.sel->get_index(row);
+	if (!outer.validity.RowIsValid(position)) {
 		return false;
 	}
 	auto size = ArrayType::GetSize(vector.GetType());
@@ -315,34 +355,93 @@ static bool InputQuery(DataChunk &input, idx_t column, vector<float> &query) {
 	UnifiedVectorFormat elements;
 	child.ToUnifiedFormat(elements);
 	auto data = UnifiedVectorFormat::GetData<float>(elements);
-	auto base = outer.sel->get_index(0) * size;
-	query.resize(size);
+	auto base = position * size;
 	for (idx_t i = 0; i < size; i++) {
 		auto index = elements.sel->get_index(base + i);
 		if (!elements.validity.RowIsValid(index)) {
-			return false; // the exact plan would raise its own error on this vector
+			return false;
 		}
 		query[i] = data[index];
 	}
 	return true;
 }
 
+//! Searches for every row of a new input chunk at once, on all of DuckDB's threads. Rows it does
+//! not search (NULL or invalid vectors, a filtered search, a table this transaction changed)
+//! are answered one by one by the reader.
+static void SearchChunk(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input,
+                        HNSWInOutState &state) {
+	auto n = input.size();
+	state.searched.assign(n, false);
+	state.candidates.resize(n);
+	if (n == 0 || bind.filtered || TableChanged(context.client, bind)) {
+		return;
+	}
+	auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
+	if (!handle) {
+		throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
+	}
+	auto &index = *handle->operator->();
+	auto dims = index.Dimensions();
+	if (ArrayType::GetSize(input.data[bind.query_column].GetType()) != dims) {
+		return;
+	}
+	vector<idx_t> rows;
+	state.queries.resize(n * dims);
+	for (idx_t row = 0; row < n; row++) {
+		if (InputQuery(input, bind.query_column, row, state.queries.data() + rows.size() * dims)) {
+			rows.push_back(row);
+		}
+	}
+	auto threads = NumericCast<idx_t>(TaskScheduler::GetScheduler(context.client).NumberOfThreads());
+	vector<vector<row_t>> found;
+	vector<bool> searched;
+	index.Graph().CandidatesBatch(state.queries.data(), rows.size(), dims, bind.k,
+	                              EffectiveEf(context.client, 0, index, bind.k), threads, found, searched);
+	for (idx_t i = 0; i < rows.size(); i++) {
+		state.searched[rows[i]] = searched[i];
+		state.candidates[rows[i]] = std::move(found[i]);
+	}
+}
+
 static OperatorResultType HNSWInOutFunction(ExecutionContext &context, TableFunctionInput &data, DataChunk &input,
                                             DataChunk &output) {
 	auto &bind = data.bind_data->Cast<HNSWScanBindData>();
 	auto &state = data.local_state->Cast<HNSWInOutState>();
-	if (!state.started) {
-		bool has_query = InputQuery(input, bind.query_column, state.query);
-		state.reader.Start(context.client, bind, has_query ? state.query.data() : nullptr);
-		state.started = true;
+	if (!state.chunk_started) {
+		SearchChunk(context, bind, input, state);
+		state.chunk_started = true;
+		state.row = 0;
+		state.row_started = false;
 	}
-	// Our columns come first; the operator fills the passed-through input columns after them.
-	auto count = state.reader.Next(context.client, bind, output);
-	if (count == 0) {
-		state.started = false;
-		return OperatorResultType::NEED_MORE_INPUT;
+	auto &reader = state.reader;
+	while (state.row < input.size()) {
+		if (!state.row_started) {
+			if (state.searched[state.row]) {
+				reader.StartWithCandidates(bind, std::move(state.candidates[state.row]));
+			} else {
+				state.query.resize(ArrayType::GetSize(input.data[bind.query_column].GetType()));
+				bool has_query = InputQuery(input, bind.query_column, state.row, state.query.data());
+				reader.Start(context.client, bind, has_query ? state.query.data() : nullptr);
+			}
+			state.row_started = true;
+		}
+		auto count = reader.Next(context.client, bind, output);
+		if (count > 0) {
+			// The table's columns come first; this row's outer columns follow.
+			for (idx_t i = 0; i < reader.passthrough.size(); i++) {
+				ConstantVector::Reference(output.data[reader.output_count + i], count_t(count),
+				                          input.data[1 + reader.passthrough[i]], state.row, input.size());
+			}
+			output.SetChildCardinality(count);
+			return OperatorResultType::HAVE_MORE_OUTPUT;
+		}
+		state.row++;
+		state.row_started = false;
 	}
-	return OperatorResultType::HAVE_MORE_OUTPUT;
+	state.chunk_started = false;
+	output.SetChildCardinality(0);
+	return OperatorResultType::NEED_MORE_INPUT;
 }
 
 static virtual_column_map_t HNSWScanVirtualColumns(ClientContext &context, optional_ptr<FunctionData> bind_data) {

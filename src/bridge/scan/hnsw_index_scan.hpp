@@ -25,6 +25,8 @@ struct HNSWScanBindData : public TableFunctionData {
 	//! In-out form: input column holding the query vector, and how many input columns there are.
 	idx_t query_column = DConstants::INVALID_INDEX;
 	idx_t passthrough_columns = 0;
+	//! Scan column id of the first passed-through input column (the table's column count).
+	idx_t passthrough_base = DConstants::INVALID_INDEX;
 
 	//! Filtered search (a WHERE clause over the table): the table columns the predicate reads,
 	//! DuckDB's pushed-down filters on them (keyed by position in predicate_columns) and the
