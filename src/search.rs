@@ -77,11 +77,12 @@ impl Visited {
 }
 
 /// How many of a search's candidates a re-ranking reader gets for top `k` when `retired` retired
-/// labels (which its snapshot may not see) can be among them: twice k, at least k + 16, plus
-/// the retired ones. The exact ranking differs from the index's only by float rounding between
-/// the two distance implementations, so the true top k lies well inside that front.
+/// labels (which its snapshot may not see) can be among them: k and half as many again (at least
+/// 4 more), plus the retired ones. The exact ranking differs from the index's only by float
+/// rounding between the two distance implementations, so the true top k lies inside that front;
+/// a row the reader cannot see makes it complete the answer from the table.
 pub fn candidates_kept(k: usize, retired: usize) -> usize {
-    (2 * k).max(k + 16) + retired
+    k + (k / 2).max(4) + retired
 }
 
 /// Per-thread buffers reused across searches and inserts.
