@@ -270,3 +270,16 @@ def test_vss_join_and_vss_match(db):
     assert len(rows) == 3 * len(QUERIES)
     with pytest.raises(Exception, match="unknown metric 'hamming'"):
         db.execute(f"SELECT * FROM vss_join(queries, items, qv, v, 3, metric := 'hamming')").fetchall()
+
+
+def test_lateral_join_with_a_filter_on_the_table(db):
+    """A WHERE clause over the searched table inside the LATERAL: a filtered search per outer row."""
+    sql = (f"SELECT q.qid, t.id FROM queries q, LATERAL (SELECT id, array_distance(v, q.qv) AS d FROM items "
+           f"WHERE tag < 3 ORDER BY d LIMIT {K}) t")
+    assert uses_index(db, sql)
+    got, want = per_query(db.execute(sql).fetchall()), per_query(exact(db, sql))
+    assert got.keys() == want.keys()
+    assert all(len(got[q]) == len(want[q]) == K for q in want)
+    tags = dict(db.execute("SELECT id, tag FROM items").fetchall())
+    assert all(tags[i] < 3 for ids in got.values() for i in ids)
+    assert np.mean([len(set(got[q]) & set(want[q])) / K for q in want]) >= 0.95
