@@ -203,6 +203,14 @@ def worker_json(python, module, args, step, timeout=None):
     return json.loads(lines[-1])
 
 
+def worker_result(python, module, args, step, timeout=None):
+    """worker_json, exiting with the step's error if it failed."""
+    result = worker_json(python, module, args, step, timeout)
+    if "error" in result:
+        sys.exit(result["error"])
+    return result
+
+
 def require_vss_and_extension(extension, make_target):
     """Exits saying what to run when .venv-vss (DuckDB 1.5.5 with vss) or the hnsw extension is missing."""
     if not VSS_PYTHON.exists():

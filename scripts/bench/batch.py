@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from scripts.common import (EXTENSION, K, REPORTS, VSS_PYTHON, clustered, command_line, connect, exact_top_k,
                             extension_version, machine, mean_recall, require_vss_and_extension, timed, vector_array,
-                            worker_json, write_report)
+                            worker_result, write_report)
 
 SEED = 31
 DIM = 384
@@ -33,7 +33,7 @@ LATERAL = (f"SELECT q.qid, t.id FROM queries q, LATERAL (SELECT id, array_distan
 VSS_JOIN = f"SELECT left_tbl.qid, right_tbl.id, score FROM vss_join(queries, items, qv, v, {K})"
 
 
-def answers_by_query(rows, count, by_score=False):
+def answers_by_query(rows, count):
     """Per query id, its answer ids (any order: recall does not care)."""
     out = [[] for _ in range(count)]
     for row in rows:
@@ -116,7 +116,7 @@ def best_run(result, shape, truth):
             continue
         recall = mean_recall(run["answers"], truth[: len(run["answers"])])
         scored.append((recall >= TARGET, -run["seconds"] if recall >= TARGET else recall, run, recall))
-    ok, _, run, recall = max(scored, key=lambda s: (s[0], s[1]))
+    _, _, run, recall = max(scored, key=lambda s: (s[0], s[1]))
     return run, recall
 
 
@@ -185,9 +185,7 @@ def main():
             print(f"running {kind} ...", flush=True)
             worker_args = ["--worker", kind, "--tmp", tmp, "--extension", args.extension.resolve(),
                            "--threads", args.threads, "--ef", args.ef, "--exact-queries", args.exact_queries]
-            results[kind] = worker_json(python, __spec__.name, worker_args, kind)
-            if "error" in results[kind]:
-                sys.exit(results[kind]["error"])
+            results[kind] = worker_result(python, __spec__.name, worker_args, kind)
     print("running hnswlib ...", flush=True)
     results["hnswlib"] = hnswlib_runs(data, queries, args.threads, efs)
     write_report(REPORTS / "batch.md", report(args, results, truth))

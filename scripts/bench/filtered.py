@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from scripts.common import (EXTENSION, K, REPORTS, VSS_PYTHON, command_line, connect, extension_version, machine,
                             plan_uses_index, require_vss_and_extension, search_latencies, timed, vector_array,
-                            worker_json, write_report)
+                            worker_result, write_report)
 
 SEED = 21
 DIM = 384
@@ -170,9 +170,7 @@ def main():
             print(f"running {kind} ...", flush=True)
             worker_args = ["--worker", kind, "--tmp", tmp, "--extension", args.extension.resolve(),
                            "--threads", args.threads]
-            results[kind] = worker_json(python, __spec__.name, worker_args, kind)
-            if "error" in results[kind]:
-                sys.exit(results[kind]["error"])
+            results[kind] = worker_result(python, __spec__.name, worker_args, kind)
     write_report(REPORTS / "filtered.md", report(args, results))
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from scripts.common import (EXTENSION, K, REPORTS, VSS_PYTHON, clustered, command_line, connect, exact_top_k,
                             extension_version, insert_vectors, knn_sql, machine, mean_recall, one_row_insert_ms,
-                            plan_uses_index, require_vss_and_extension, search_latencies, timed, worker_json,
+                            plan_uses_index, require_vss_and_extension, search_latencies, timed, worker_result,
                             write_report)
 
 SEED = 7
@@ -65,10 +65,7 @@ def worker(kind, tmp, extension, threads):
 def run_worker(python, kind, tmp, args):
     """Runs one engine's worker in a subprocess; exits with its error if it failed."""
     worker_args = ["--worker", kind, "--tmp", tmp, "--extension", args.extension.resolve(), "--threads", args.threads]
-    result = worker_json(python, __spec__.name, worker_args, kind)
-    if "error" in result:
-        sys.exit(result["error"])
-    return result
+    return worker_result(python, __spec__.name, worker_args, kind)
 
 
 def figures(result, truth):

@@ -1,9 +1,12 @@
 //! Filtered search: the candidates among the rows a predicate matched (see `crate::filter`).
 
+use super::index::write_hits;
 use super::{slice, with_status, HnswRsIndex, HnswStatus};
 use crate::filter::{
-    FilterSettings, LabelFilter, EXACT_MAX_MATCHES_DEFAULT, POST_FILTER_MIN_SELECTIVITY_DEFAULT,
+    FilterSettings, FilterStrategy, LabelFilter, EXACT_MAX_MATCHES_DEFAULT,
+    POST_FILTER_MIN_SELECTIVITY_DEFAULT,
 };
+use std::ffi::c_char;
 
 /// Default of [`HnswFilterSettings::exact_max_matches`] (a literal for the C header).
 pub const HNSW_FILTER_EXACT_MAX_MATCHES_DEFAULT: u64 = 4096;
@@ -36,6 +39,14 @@ pub struct HnswFilterReport {
     pub visited: u64,
     /// Distinct labels in the filter.
     pub matches: u64,
+}
+
+/// The name EXPLAIN ANALYZE shows for a report's `strategy` code ("unknown" for any other code).
+#[no_mangle]
+pub extern "C" fn hnsw_rs_filter_strategy_name(strategy: u32) -> *const c_char {
+    FilterStrategy::from_code(strategy)
+        .map_or(c"unknown", FilterStrategy::c_name)
+        .as_ptr()
 }
 
 /// Candidates for exact re-ranking among `filter_labels` (the rows the reader's predicate
@@ -84,10 +95,6 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates_filtered(
             r.visited = done.visited as u64;
             r.matches = done.matches as u64;
         }
-        for (i, hit) in hits.iter().enumerate().take(cap) {
-            *labels.add(i) = hit.label;
-            *distances.add(i) = hit.distance;
-        }
-        Ok(hits.len().min(cap))
+        Ok(write_hits(&hits, cap, labels, distances))
     })
 }

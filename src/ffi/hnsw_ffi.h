@@ -143,6 +143,9 @@ void hnsw_rs_normalize_f32(const float *v, float *out, size_t n, struct HnswStat
 /// valid or null.
 void hnsw_rs_normalize_f64(const double *v, double *out, size_t n, struct HnswStatus *status);
 
+/// The name EXPLAIN ANALYZE shows for a report's `strategy` code ("unknown" for any other code).
+const char *hnsw_rs_filter_strategy_name(uint32_t strategy);
+
 /// Candidates for exact re-ranking among `filter_labels` (the rows the reader's predicate
 /// matched and its snapshot sees; any order): at least min(k, matching indexed labels), closest
 /// first, none farther than `max_distance` in the metric's units (infinity: no bound). Writes at

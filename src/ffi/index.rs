@@ -81,7 +81,7 @@ fn to_params(p: &HnswParams) -> crate::Result<Params> {
 ///
 /// # Safety
 /// `labels` and `distances` valid for `cap` writes.
-unsafe fn write_hits(
+pub(super) unsafe fn write_hits(
     hits: &[Neighbor],
     cap: usize,
     labels: *mut u64,

@@ -1,9 +1,8 @@
 //! The labels a filtered search may return: the rows that match a predicate, as a bitmap over
 //! the label range when that is compact, as a hash set when the labels are spread out.
 
-use crate::hash::mix64;
+use crate::graph::LabelHash;
 use std::collections::HashSet;
-use std::hash::{BuildHasher, Hasher};
 
 /// Most bitmap words per label before the set switches to hashing (a bitmap over a sparse
 /// range would cost more memory than the labels themselves).
@@ -19,7 +18,7 @@ pub struct LabelFilter {
 
 enum Repr {
     Bits { base: u64, words: Vec<u64> },
-    Hashed(HashSet<u64, MixHash>),
+    Hashed(HashSet<u64, LabelHash>),
 }
 
 impl LabelFilter {
@@ -50,7 +49,7 @@ impl LabelFilter {
                 count,
             };
         }
-        let set: HashSet<u64, MixHash> = labels.iter().copied().collect();
+        let set: HashSet<u64, LabelHash> = labels.iter().copied().collect();
         LabelFilter {
             count: set.len(),
             repr: Repr::Hashed(set),
@@ -98,33 +97,5 @@ impl LabelFilter {
             }
             Repr::Hashed(set) => set.iter().for_each(|&label| f(label)),
         }
-    }
-}
-
-/// Hashes u64 labels with `mix64` (row ids are sequential: the default hasher would be slower
-/// and a plain identity hash would cluster).
-#[derive(Default, Clone, Copy)]
-pub(crate) struct MixHash;
-
-pub(crate) struct MixHasher(u64);
-
-impl Hasher for MixHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = mix64(self.0 ^ b as u64);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = mix64(v);
-    }
-}
-
-impl BuildHasher for MixHash {
-    type Hasher = MixHasher;
-    fn build_hasher(&self) -> MixHasher {
-        MixHasher(0)
     }
 }

@@ -63,11 +63,27 @@ pub enum FilterStrategy {
 impl FilterStrategy {
     /// The name EXPLAIN ANALYZE shows.
     pub fn name(self) -> &'static str {
+        self.c_name().to_str().unwrap_or_default()
+    }
+
+    /// [`FilterStrategy::name`] as a C string (the C ABI hands it out).
+    pub fn c_name(self) -> &'static std::ffi::CStr {
         match self {
-            FilterStrategy::Exact => "exact",
-            FilterStrategy::TwoHop => "two_hop",
-            FilterStrategy::PostFilter => "post_filter",
+            FilterStrategy::Exact => c"exact",
+            FilterStrategy::TwoHop => c"two_hop",
+            FilterStrategy::PostFilter => c"post_filter",
         }
+    }
+
+    /// The strategy with code `code` (its `repr(u32)` value).
+    pub fn from_code(code: u32) -> Option<FilterStrategy> {
+        [
+            FilterStrategy::Exact,
+            FilterStrategy::TwoHop,
+            FilterStrategy::PostFilter,
+        ]
+        .into_iter()
+        .find(|s| *s as u32 == code)
     }
 }
 

@@ -31,7 +31,7 @@ impl LabelMap {
 
 /// Hasher for u64 keys that are already well spread after `mix64`.
 #[derive(Default, Clone, Copy)]
-pub(super) struct LabelHasher(u64);
+pub(crate) struct LabelHasher(u64);
 
 impl Hasher for LabelHasher {
     fn finish(&self) -> u64 {
@@ -49,7 +49,7 @@ impl Hasher for LabelHasher {
 
 /// Builds [`LabelHasher`]s.
 #[derive(Default, Clone, Copy)]
-pub(super) struct LabelHash;
+pub(crate) struct LabelHash;
 
 impl BuildHasher for LabelHash {
     type Hasher = LabelHasher;

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::hash::mix64;
 use crate::maintenance::RetirementLog;
 use crate::params::Params;
+pub(crate) use labels::LabelHash;
 use labels::{LabelMap, LABEL_SHARDS};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

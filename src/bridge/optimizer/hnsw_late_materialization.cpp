@@ -90,7 +90,7 @@ bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right) 
 	if (!IsRowIdOf(Resolve(condition.GetRHS(), *right.top_n->children[0]), right_scan)) {
 		return false;
 	}
-	auto position = OutputBinding(left, false, right.vector_column);
+	auto position = OutputBinding(left, false, right.bind->vector_column);
 	if (!position.IsValid()) {
 		return false; // the left side does not read the vector column
 	}

@@ -14,7 +14,6 @@
 // GET alone becomes the index scan (with a WHERE clause over t: a filtered search).
 #include "optimizer/hnsw_topn.hpp"
 #include "hnsw_compat.hpp"
-#include "hnsw_vectors.hpp"
 
 #include "duckdb/planner/expression/bound_aggregate_expression.hpp"
 #include "duckdb/planner/expression/bound_constant_expression.hpp"
@@ -191,37 +190,11 @@ void TryRewriteTopKAggregate(ClientContext &context, Binder &binder, LogicalAggr
 			return; // first() of the table's columns depends on which rows it sees
 		}
 	}
-	auto &column = get.GetColumnIds()[match.column->Binding().column_index];
-	if (column.IsRowIdColumn() || column.IsVirtualColumn()) {
+	optional_idx query_column;
+	auto bind = BindSearch(context, *table, get, match, cross ? (*slot)->children[1].get() : nullptr, k, query_column);
+	if (!bind) {
 		return;
 	}
-	vector<float> query;
-	optional_idx query_column;
-	idx_t dims;
-	if (!cross) {
-		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT ||
-		    !ValueToFloats(match.query->Cast<BoundConstantExpression>().GetValue(), query)) {
-			return; // not a constant, or NULL
-		}
-		dims = query.size();
-	} else {
-		auto &type = match.query->GetReturnType();
-		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF ||
-		    type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
-			return; // the query is not a FLOAT[n] column of the outer rows
-		}
-		query_column = BindingPosition(*(*slot)->children[1], match.query->Cast<BoundColumnRefExpression>().Binding());
-		if (!query_column.IsValid()) {
-			return;
-		}
-		dims = ArrayType::GetSize(type);
-	}
-	auto index_name = FindMatchingIndex(context, *table, table->GetStorageIndex(column), match.metric, dims);
-	if (index_name.empty()) {
-		return; // no HNSW index with this column and metric
-	}
-	auto bind = make_uniq<HNSWScanBindData>(*table, index_name, std::move(query), k);
-	bind->vector_column = column.GetPrimaryIndex();
 	if (!TakePredicate(*get_slot, filters, *key, direction, !cross, *bind)) {
 		return; // a conjunct the scan cannot evaluate
 	}

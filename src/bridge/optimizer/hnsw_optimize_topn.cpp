@@ -10,7 +10,6 @@
 // row. What the rewrite recognises is in hnsw_topn_match.cpp; the late-materialization join DuckDB
 // may put around the TOP_N is undone in hnsw_late_materialization.cpp.
 #include "hnsw_bridge.hpp"
-#include "hnsw_vectors.hpp"
 #include "optimizer/hnsw_topn.hpp"
 
 #include "duckdb/main/config.hpp"
@@ -18,7 +17,6 @@
 #include "duckdb/optimizer/optimizer.hpp"
 #include "duckdb/optimizer/optimizer_extension.hpp"
 #include "duckdb/planner/binder.hpp"
-#include "duckdb/planner/expression/bound_constant_expression.hpp"
 #include "duckdb/planner/expression_iterator.hpp"
 #include "duckdb/planner/operator/logical_projection.hpp"
 
@@ -63,7 +61,6 @@ void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bin
 
 	// The outer columns as columns of the scan: ids from the table's column count on.
 	bind.query_column = 0;
-	bind.passthrough_columns = bindings.size();
 	bind.passthrough_base = get.returned_types.size();
 	vector<ColumnBinding> passed;
 	for (idx_t i = 0; i < bindings.size(); i++) {
@@ -156,38 +153,13 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	if (!MatchDistance(*distance, order.type, get.table_index, match)) {
 		return nullptr; // not a distance over this scan, or the wrong direction for it
 	}
-	auto &column = get.GetColumnIds()[match.column->Binding().column_index];
-	if (column.IsRowIdColumn() || column.IsVirtualColumn()) {
+	optional_idx query_column;
+	auto result = make_uniq<TopNRewrite>();
+	result->bind =
+	    BindSearch(context, *table, get, match, from_subquery ? below->children[1].get() : nullptr, k, query_column);
+	if (!result->bind) {
 		return nullptr;
 	}
-	vector<float> query;
-	optional_idx query_column;
-	idx_t dims;
-	if (!from_subquery) {
-		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT ||
-		    !ValueToFloats(match.query->Cast<BoundConstantExpression>().GetValue(), query)) {
-			return nullptr; // not a constant, or NULL: the exact plan handles it
-		}
-		dims = query.size();
-	} else {
-		auto &type = match.query->GetReturnType();
-		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF ||
-		    type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
-			return nullptr; // the query is not a FLOAT[n] column of the subquery
-		}
-		query_column = BindingPosition(*below->children[1], match.query->Cast<BoundColumnRefExpression>().Binding());
-		if (!query_column.IsValid()) {
-			return nullptr;
-		}
-		dims = ArrayType::GetSize(type);
-	}
-	auto index_name = FindMatchingIndex(context, *table, table->GetStorageIndex(column), match.metric, dims);
-	if (index_name.empty()) {
-		return nullptr; // no HNSW index with this column and metric
-	}
-	auto result = make_uniq<TopNRewrite>();
-	result->bind = make_uniq<HNSWScanBindData>(*table, index_name, std::move(query), k);
-	result->bind->vector_column = column.GetPrimaryIndex();
 	if (!TakePredicate(*scan_slot, filters, *distance, order.type, !from_subquery, *result->bind)) {
 		return nullptr; // a conjunct the scan cannot evaluate (volatile, or over another input)
 	}
@@ -195,7 +167,6 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 	result->resolved_distance = std::move(distance);
 	result->distance = result->resolved_distance.get();
 	result->scan_table_index = get.table_index;
-	result->vector_column = column.GetPrimaryIndex();
 	if (from_subquery) {
 		UseInOutScan(below, *result->bind, projection, binder, query_column.GetIndex());
 		return nullptr; // no late materialization above a cross product

@@ -61,6 +61,12 @@ void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bin
 //! Top-k per group by an aggregate (min_by / arg_min / max_by / arg_max with k, which is also
 //! how DuckDB plans a LATERAL top-k join): the scan under it becomes an index scan.
 void TryRewriteTopKAggregate(ClientContext &context, Binder &binder, LogicalAggregate &aggregate);
+//! The search a matched distance asks for, as the scan's bind data: the indexed column of `get`,
+//! the query (a constant's floats, or with `outer` the position of a FLOAT[n] column among its
+//! outputs, set in `query_column`) and the matching index; null (plan unchanged) if one is missing.
+unique_ptr<HNSWScanBindData> BindSearch(ClientContext &context, TableCatalogEntry &table, LogicalGet &get,
+                                        const DistanceOrder &match, optional_ptr<LogicalOperator> outer, idx_t k,
+                                        optional_idx &query_column);
 //! Replaces a plain table scan's function with HNSW_INDEX_SCAN.
 void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind);
 
@@ -72,8 +78,6 @@ struct TopNRewrite {
 	unique_ptr<Expression> resolved_distance;
 	const Expression *distance = nullptr;
 	TableIndex scan_table_index;
-	//! Table column of the indexed vector.
-	column_t vector_column = 0;
 	//! The TOP_N replaced a late-materialization SEMI join: the ORDER BY that late
 	//! materialization put above it only re-sorts the TOP_N's already sorted output.
 	bool replaced_join = false;

@@ -3,6 +3,7 @@
 #include "optimizer/hnsw_topn.hpp"
 #include "catalog/hnsw_index_catalog.hpp"
 #include "hnsw_compat.hpp"
+#include "hnsw_vectors.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/function/table/table_scan.hpp"
@@ -129,6 +130,45 @@ string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table, const
 		index.AttachTable(storage);
 	}
 	return name;
+}
+
+//! The search a matched distance asks for, as the scan's bind data: the indexed column of `get`,
+//! the query (a constant's floats, or with `outer` the position of a FLOAT[n] column among its
+//! outputs, set in `query_column`) and the matching index; null (plan unchanged) if one is missing.
+unique_ptr<HNSWScanBindData> BindSearch(ClientContext &context, TableCatalogEntry &table, LogicalGet &get,
+                                        const DistanceOrder &match, optional_ptr<LogicalOperator> outer, idx_t k,
+                                        optional_idx &query_column) {
+	auto &column = get.GetColumnIds()[match.column->Binding().column_index];
+	if (column.IsRowIdColumn() || column.IsVirtualColumn()) {
+		return nullptr;
+	}
+	vector<float> query;
+	idx_t dims;
+	if (!outer) {
+		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT ||
+		    !ValueToFloats(match.query->Cast<BoundConstantExpression>().GetValue(), query)) {
+			return nullptr; // not a constant, or NULL: the exact plan handles it
+		}
+		dims = query.size();
+	} else {
+		auto &type = match.query->GetReturnType();
+		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF ||
+		    type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
+			return nullptr; // the query is not a FLOAT[n] column of the outer rows
+		}
+		query_column = BindingPosition(*outer, match.query->Cast<BoundColumnRefExpression>().Binding());
+		if (!query_column.IsValid()) {
+			return nullptr;
+		}
+		dims = ArrayType::GetSize(type);
+	}
+	auto index_name = FindMatchingIndex(context, table, table.GetStorageIndex(column), match.metric, dims);
+	if (index_name.empty()) {
+		return nullptr; // no HNSW index with this column and metric
+	}
+	auto bind = make_uniq<HNSWScanBindData>(table, index_name, std::move(query), k);
+	bind->vector_column = column.GetPrimaryIndex();
+	return bind;
 }
 
 //! Replaces a plain table scan's function with HNSW_INDEX_SCAN.

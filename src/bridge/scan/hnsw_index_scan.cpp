@@ -26,7 +26,6 @@ namespace hnsw {
 unique_ptr<FunctionData> HNSWScanBindData::Copy() const {
 	auto copy = make_uniq<HNSWScanBindData>(table, index_name, query, k);
 	copy->query_column = query_column;
-	copy->passthrough_columns = passthrough_columns;
 	copy->passthrough_base = passthrough_base;
 	copy->filtered = filtered;
 	copy->predicate_columns = predicate_columns;
@@ -46,8 +45,17 @@ bool HNSWScanBindData::Equals(const FunctionData &other_p) const {
 		return this == &other; // predicates are not compared: never merge two filtered scans
 	}
 	return &table == &other.table && index_name == other.index_name && query == other.query && k == other.k &&
-	       query_column == other.query_column && passthrough_columns == other.passthrough_columns &&
-	       passthrough_base == other.passthrough_base;
+	       query_column == other.query_column && passthrough_base == other.passthrough_base;
+}
+
+//! Shared access to the scan's index: the one of this very table (names are only unique per
+//! schema); an error if it was dropped while the query ran.
+static unique_ptr<IndexReadHandle<HNSWIndex>> ReadScanIndex(const HNSWScanBindData &bind) {
+	auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
+	if (!handle) {
+		throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
+	}
+	return handle;
 }
 
 //! True when this transaction changed the table: its uncommitted inserts and deletes are not in
@@ -128,11 +136,7 @@ public:
 			StartTableScan(context, bind);
 			return;
 		}
-		// The index of this very table (names are only unique per schema).
-		auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
-		if (!handle) {
-			throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
-		}
+		auto handle = ReadScanIndex(bind);
 		auto &index = *handle->operator->();
 		auto &graph = index.Graph();
 		// Rows deleted while older snapshots still run stay candidates; the core widens the search
@@ -217,10 +221,7 @@ private:
 		report.matches = rows.committed.size() + rows.local.size();
 		bool searched = false;
 		if (query) {
-			auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
-			if (!handle) {
-				throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
-			}
+			auto handle = ReadScanIndex(bind);
 			auto &index = *handle->operator->();
 			auto ef = EffectiveEf(context, 0, index, bind.k);
 			try {
@@ -377,10 +378,7 @@ static void SearchChunk(ExecutionContext &context, const HNSWScanBindData &bind,
 	if (n == 0 || bind.filtered || TableChanged(context.client, bind)) {
 		return;
 	}
-	auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
-	if (!handle) {
-		throw CatalogException("HNSW index \"%s\" was dropped while the query ran", bind.index_name);
-	}
+	auto handle = ReadScanIndex(bind);
 	auto &index = *handle->operator->();
 	auto dims = index.Dimensions();
 	if (ArrayType::GetSize(input.data[bind.query_column].GetType()) != dims) {
@@ -476,9 +474,8 @@ static void HNSWScanMetrics(TableFunctionGetMetricsInput &input) {
 	if (!reader.filtered) {
 		return;
 	}
-	static const char *const STRATEGIES[] = {"exact", "two_hop", "post_filter"};
 	auto &report = reader.report;
-	string strategy = report.strategy < 3 ? STRATEGIES[report.strategy] : "unknown";
+	string strategy = hnsw_rs_filter_strategy_name(report.strategy);
 	if (report.fell_back) {
 		strategy += " (fell back to exact)";
 	}

@@ -22,9 +22,8 @@ struct HNSWScanBindData : public TableFunctionData {
 	vector<float> query;
 	//! LIMIT + OFFSET of the query: the search returns at least this many candidates.
 	idx_t k;
-	//! In-out form: input column holding the query vector, and how many input columns there are.
+	//! In-out form: input column holding the query vector.
 	idx_t query_column = DConstants::INVALID_INDEX;
-	idx_t passthrough_columns = 0;
 	//! Scan column id of the first passed-through input column (the table's column count).
 	idx_t passthrough_base = DConstants::INVALID_INDEX;
 
