@@ -28,6 +28,12 @@ pub enum Error {
     Corrupt(String),
     /// Serialized bytes use a format version this build cannot read.
     UnsupportedVersion { found: u32, supported: u32 },
+    /// A vector file (`.npy`, `.fvecs`, ...) that cannot be read as promised.
+    VectorFile {
+        path: String,
+        offset: u64,
+        what: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -61,6 +67,9 @@ impl fmt::Display for Error {
                 f,
                 "index data has format version {found}, this build reads version {supported}"
             ),
+            Error::VectorFile { path, offset, what } => {
+                write!(f, "{path}: at byte offset {offset}: {what}")
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Plain library code with no DuckDB types, by concern: distances (`distance`), the graph's
 //! storage and handle (`graph`), building it (`build`), searching it (`search`, and among the rows a predicate matched: `filter`), keeping it
-//! healthy as rows change (`maintenance`), the storage format (`format`), and the C ABI the
+//! healthy as rows change (`maintenance`), the storage format (`format`), reading embedding files (`vector_file`), and the C ABI the
 //! C++ bridge calls (`ffi`). `parallel` is the one parallel-for they share.
 
 mod build;
@@ -17,6 +17,7 @@ pub mod maintenance;
 pub mod parallel;
 pub mod params;
 pub mod search;
+pub mod vector_file;
 
 pub use distance::MetricKind;
 pub use error::{Error, Result};
@@ -25,3 +26,4 @@ pub use graph::{Hnsw, NodeId};
 pub use maintenance::{CompactStats, RetirementLog};
 pub use params::{Params, ParamsBuilder};
 pub use search::{Neighbor, SearchScratch};
+pub use vector_file::{VectorFile, VectorFileKind};

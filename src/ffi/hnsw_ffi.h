@@ -36,6 +36,9 @@ typedef struct HnswRsIndex HnswRsIndex;
 /// An image being read page by page.
 typedef struct HnswRsReader HnswRsReader;
 
+/// An open vector file; reads take `&self`, so threads share one handle.
+typedef struct HnswRsVectorFile HnswRsVectorFile;
+
 /// Outcome of a call: `code` is one of the `HNSW_*` codes; `message` says what went wrong.
 typedef struct HnswStatus {
   int32_t code;
@@ -410,6 +413,61 @@ size_t hnsw_rs_index_compact_if_due(struct HnswRsIndex *index,
 size_t hnsw_rs_index_relink_if_due(struct HnswRsIndex *index,
                                    bool force,
                                    struct HnswStatus *status);
+
+/// Opens `path` as the format `kind` (0 npy, 1 fvecs, 2 bvecs, 3 ivecs), checking its header
+/// and size; null on error.
+///
+/// # Safety
+/// `path` a NUL-terminated string; `status` valid or null.
+struct HnswRsVectorFile *hnsw_rs_vector_file_open(const char *path,
+                                                  uint32_t kind,
+                                                  struct HnswStatus *status);
+
+/// Rows in the file.
+///
+/// # Safety
+/// `file` from `hnsw_rs_vector_file_open`.
+uint64_t hnsw_rs_vector_file_rows(const struct HnswRsVectorFile *file);
+
+/// Values per row.
+///
+/// # Safety
+/// `file` from `hnsw_rs_vector_file_open`.
+size_t hnsw_rs_vector_file_dims(const struct HnswRsVectorFile *file);
+
+/// True when the values are integers (`.ivecs`): read them with `hnsw_rs_vector_file_read_i32`.
+///
+/// # Safety
+/// `file` from `hnsw_rs_vector_file_open`.
+bool hnsw_rs_vector_file_is_integer(const struct HnswRsVectorFile *file);
+
+/// Reads up to `rows` rows from row `start` as float32 into `out` (`rows * dims` values);
+/// returns how many it read (0 at the end, or on error).
+///
+/// # Safety
+/// `file` from `hnsw_rs_vector_file_open`; `out` writable for `rows * dims` floats; `status`
+/// valid or null.
+size_t hnsw_rs_vector_file_read_f32(const struct HnswRsVectorFile *file,
+                                    uint64_t start,
+                                    size_t rows,
+                                    float *out,
+                                    struct HnswStatus *status);
+
+/// Reads up to `rows` rows of an `.ivecs` file from row `start` as int32 into `out`.
+///
+/// # Safety
+/// As `hnsw_rs_vector_file_read_f32`, with `out` writable for `rows * dims` int32 values.
+size_t hnsw_rs_vector_file_read_i32(const struct HnswRsVectorFile *file,
+                                    uint64_t start,
+                                    size_t rows,
+                                    int32_t *out,
+                                    struct HnswStatus *status);
+
+/// Closes a vector file (null is ignored).
+///
+/// # Safety
+/// `file` from `hnsw_rs_vector_file_open` (or null), not used afterwards.
+void hnsw_rs_vector_file_free(struct HnswRsVectorFile *file);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,5 +1,5 @@
 //! The C ABI the C++ bridge calls, by interface: distance functions (`distance`), the index
-//! handle (`index`), filtered search (`filter`) and paged images (`image`). Its header, `hnsw_ffi.h` beside this file, is
+//! handle (`index`), filtered search (`filter`), paged images (`image`) and embedding files (`vector_file`). Its header, `hnsw_ffi.h` beside this file, is
 //! generated from these sources by cbindgen (`make header`; `tests/c_header.rs` fails when it is
 //! stale).
 //!
@@ -10,11 +10,13 @@ mod distance;
 mod filter;
 mod image;
 mod index;
+mod vector_file;
 
 pub use distance::*;
 pub use filter::*;
 pub use image::*;
 pub use index::*;
+pub use vector_file::*;
 
 use crate::error::Error;
 use std::ffi::c_char;
