@@ -1,42 +1,61 @@
-# hnsw: DuckDB HNSW index extension. `make` builds build/release/hnsw.duckdb_extension.
-# The DuckDB version is pinned in the file DUCKDB_VERSION (headers from the libduckdb-sys
-# crate, the duckdb wheel of the same version as the test host).
+# hnsw: DuckDB HNSW index extension. `make` builds build/release/hnsw.duckdb_extension for the
+# default DuckDB version (the file DUCKDB_VERSION); `make DUCKDB_VERSION=X` builds
+# build/release/vX/hnsw.duckdb_extension for any supported X (the list lives in
+# scripts/build/duckdb_static.py: `python3 scripts/build/duckdb_static.py versions`).
 
 # Compile the bridge files in parallel.
 MAKEFLAGS += -j$(shell nproc)
 
-DUCKDB_VERSION := $(shell cat DUCKDB_VERSION)
+DEFAULT_DUCKDB := $(shell cat DUCKDB_VERSION)
+DUCKDB_VERSION ?= $(DEFAULT_DUCKDB)
+export DUCKDB_VERSION
+SUPPORTED_DUCKDB := $(shell $(PYTHON) scripts/build/duckdb_static.py versions)
+# 2.0.1 -> 20001: the compat header's #if tests read it.
+DUCKDB_VERSION_NUMBER := $(shell echo $(DUCKDB_VERSION) | awk -F. '{ printf "%d", $$1 * 10000 + $$2 * 100 + $$3 }')
 EXT_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 PLATFORM := linux_amd64
 PYTHON ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 
-DUCKDB_INCLUDE := $(shell $(PYTHON) scripts/build/duckdb_static.py include)
-DUCKDB_ARCHIVE := $(shell $(PYTHON) scripts/build/duckdb_static.py archive-path)
+DUCKDB_INCLUDE := $(shell DUCKDB_VERSION=$(DUCKDB_VERSION) $(PYTHON) scripts/build/duckdb_static.py include)
+DUCKDB_ARCHIVE := $(shell DUCKDB_VERSION=$(DUCKDB_VERSION) $(PYTHON) scripts/build/duckdb_static.py archive-path)
 
 CXX ?= g++
 CXXFLAGS := -std=c++17 -O2 -fPIC -DNDEBUG -ffunction-sections -fdata-sections -Wall -Wno-unused-parameter \
-	-Isrc/bridge -Isrc/ffi -I$(DUCKDB_INCLUDE)
+	-DHNSW_DUCKDB_VERSION=$(DUCKDB_VERSION_NUMBER) -Isrc/bridge -Isrc/ffi -I$(DUCKDB_INCLUDE)
 # The bridge, one folder per kind of DuckDB hook; the C ABI header is generated (make header).
 FFI_HDR := src/ffi/hnsw_ffi.h
 BRIDGE_SRC := $(shell find src/bridge -name '*.cpp')
 BRIDGE_HDR := $(shell find src/bridge -name '*.hpp') $(FFI_HDR)
-BRIDGE_OBJ := $(patsubst src/bridge/%.cpp,build/obj/%.o,$(BRIDGE_SRC))
+# Bridge objects per DuckDB version (its headers differ); the Rust core holds no DuckDB types.
+OBJ_DIR := build/obj/v$(DUCKDB_VERSION)
+BRIDGE_OBJ := $(patsubst src/bridge/%.cpp,$(OBJ_DIR)/%.o,$(BRIDGE_SRC))
 RUST_LIB := target/release/libhnsw.a
 RUST_SRC := $(shell find src -name '*.rs') Cargo.toml
 SYSLIBS := -lpthread -ldl -lm -lrt -lutil
 FOOTER := $(PYTHON) scripts/build/append_footer.py --extension-version $(EXT_VERSION) \
 	--duckdb-version v$(DUCKDB_VERSION) --platform $(PLATFORM)
 
-RELEASE_EXT := build/release/hnsw.duckdb_extension
+VERSION_EXT := build/release/v$(DUCKDB_VERSION)/hnsw.duckdb_extension
+DEFAULT_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
+REPOSITORY ?= build/repository
 
-.PHONY: all release dev duckdb-static venv header test test-core bench-core bench-quality bench-sql bench-filtered bench-batch bench bench-persistence demo demo-embeddings fmt lint clean
+.PHONY: all release dev duckdb-static venv header test test-core test-versions repository bench-core bench-quality bench-sql bench-filtered bench-batch bench bench-persistence demo demo-embeddings fmt lint clean
 
 all: release
-release: $(RELEASE_EXT)
+ifeq ($(DUCKDB_VERSION),$(DEFAULT_DUCKDB))
+release: $(DEFAULT_EXT)
+else
+release: $(VERSION_EXT)
+endif
 dev: $(DEV_EXT)
+
+# The default version's artifact also lives at the path the tests, demo and benchmarks load.
+$(DEFAULT_EXT): $(VERSION_EXT)
+	cp $< $@.tmp
+	mv $@.tmp $@
 
 # DuckDB's static archive: built once per version (~40 min on 2 cores), cached in ~/.cache.
 duckdb-static: $(DUCKDB_ARCHIVE)
@@ -47,12 +66,12 @@ $(RUST_LIB): $(RUST_SRC)
 	+cargo build --release --lib
 	@touch $@
 
-build/obj/%.o: src/bridge/%.cpp $(BRIDGE_HDR)
+$(OBJ_DIR)/%.o: src/bridge/%.cpp $(BRIDGE_HDR)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 # The shipped artifact: carries its own DuckDB, exports only the entry point.
-$(RELEASE_EXT): $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) src/bridge/exports.map scripts/build/append_footer.py
+$(VERSION_EXT): $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) src/bridge/exports.map scripts/build/append_footer.py
 	@mkdir -p $(dir $@)
 	$(CXX) -shared -o $@.tmp $(BRIDGE_OBJ) $(RUST_LIB) $(DUCKDB_ARCHIVE) \
 		-Wl,--version-script=src/bridge/exports.map -Wl,--gc-sections -Wl,-z,defs -Wl,-O1 -s $(SYSLIBS)
@@ -83,6 +102,27 @@ header:
 test: release venv
 	+cargo test --release
 	$(VPY) -m pytest test -q -rA
+
+# Every supported version: its artifact (each DuckDB archive compiles once, ~30-40 min on 2
+# cores), then the smoke suite in a venv with that version's wheel.
+test-versions:
+	@set -e; for v in $(SUPPORTED_DUCKDB); do \
+		$(MAKE) --no-print-directory DUCKDB_VERSION=$$v build/release/v$$v/hnsw.duckdb_extension; \
+		test -x .venv-v$$v/bin/python || $(PYTHON) -m venv .venv-v$$v; \
+		.venv-v$$v/bin/python -m pip install --quiet duckdb==$$v pytest; \
+		echo "== DuckDB $$v"; \
+		HNSW_EXTENSION=build/release/v$$v/hnsw.duckdb_extension HNSW_DUCKDB_VERSION=$$v \
+			.venv-v$$v/bin/python -m pytest -q -p no:cacheprovider test/versions; \
+	done
+
+# The built artifacts as a DuckDB extension repository: INSTALL hnsw FROM '$(REPOSITORY)'.
+repository:
+	@set -e; for v in $(SUPPORTED_DUCKDB); do \
+		$(MAKE) --no-print-directory DUCKDB_VERSION=$$v build/release/v$$v/hnsw.duckdb_extension; \
+		mkdir -p $(REPOSITORY)/v$$v/$(PLATFORM); \
+		cp build/release/v$$v/hnsw.duckdb_extension $(REPOSITORY)/v$$v/$(PLATFORM)/hnsw.duckdb_extension; \
+	done
+	@echo "INSTALL hnsw FROM '$(abspath $(REPOSITORY))'; LOAD hnsw;"
 
 bench-core: venv
 	+cargo bench --no-run --bench core
