@@ -23,7 +23,7 @@ pub use distance::MetricKind;
 pub use error::{Error, Result};
 pub use filter::{FilterReport, FilterSettings, FilterStrategy, LabelFilter};
 pub use graph::{Hnsw, NodeId};
-pub use maintenance::{CompactStats, RetirementLog};
+pub use maintenance::{CompactStats, Health, LayerHealth, RetirementLog};
 pub use params::{Params, ParamsBuilder};
 pub use search::{Neighbor, SearchScratch};
 pub use vector_file::{VectorFile, VectorFileKind};

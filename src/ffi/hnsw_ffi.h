@@ -27,6 +27,9 @@
 /// Default of [`HnswFilterSettings::post_filter_min_selectivity`].
 #define HNSW_FILTER_POST_FILTER_MIN_SELECTIVITY_DEFAULT 0.5
 
+/// Most layers a health report carries (the core's levels are 0..=15).
+#define HNSW_HEALTH_LAYERS 16
+
 /// A plan for writing an index's image page by page.
 typedef struct HnswRsImage HnswRsImage;
 
@@ -94,6 +97,25 @@ typedef struct HnswStats {
 /// True while an active snapshot started before commit `commit` (it may still see rows that
 /// commit deleted); `context` is the caller's.
 typedef bool (*HnswSnapshotPredates)(void *context, uint64_t commit);
+
+/// An index's health (see `Hnsw::health`): per layer, then row states and bytes by part.
+typedef struct HnswHealth {
+  size_t layer_count;
+  uint64_t layer_nodes[HNSW_HEALTH_LAYERS];
+  uint32_t degree_min[HNSW_HEALTH_LAYERS];
+  uint32_t degree_max[HNSW_HEALTH_LAYERS];
+  double degree_mean[HNSW_HEALTH_LAYERS];
+  uint32_t degree_capacity[HNSW_HEALTH_LAYERS];
+  uint64_t unreachable;
+  uint64_t live;
+  uint64_t deleted;
+  uint64_t retired;
+  uint64_t free_slots;
+  uint64_t copies;
+  uint64_t vector_bytes;
+  uint64_t link_bytes;
+  uint64_t label_bytes;
+} HnswHealth;
 
 #ifdef __cplusplus
 extern "C" {
@@ -413,6 +435,14 @@ size_t hnsw_rs_index_compact_if_due(struct HnswRsIndex *index,
 size_t hnsw_rs_index_relink_if_due(struct HnswRsIndex *index,
                                    bool force,
                                    struct HnswStatus *status);
+
+/// Walks the index for its health report into `*out`.
+///
+/// # Safety
+/// `index` a live handle; `out` writable; `status` valid or null.
+void hnsw_rs_index_health(const struct HnswRsIndex *index,
+                          struct HnswHealth *out,
+                          struct HnswStatus *status);
 
 /// Opens `path` as the format `kind` (0 npy, 1 fvecs, 2 bvecs, 3 ivecs), checking its header
 /// and size; null on error.

@@ -453,3 +453,67 @@ pub unsafe extern "C" fn hnsw_rs_index_relink_if_due(
 ) -> usize {
     with_status(status, 0, || Ok((*index).0.relink_if_due(force)))
 }
+
+/// Most layers a health report carries (the core's levels are 0..=15).
+pub const HNSW_HEALTH_LAYERS: usize = 16;
+
+/// An index's health (see `Hnsw::health`): per layer, then row states and bytes by part.
+#[repr(C)]
+pub struct HnswHealth {
+    pub layer_count: usize,
+    pub layer_nodes: [u64; HNSW_HEALTH_LAYERS],
+    pub degree_min: [u32; HNSW_HEALTH_LAYERS],
+    pub degree_max: [u32; HNSW_HEALTH_LAYERS],
+    pub degree_mean: [f64; HNSW_HEALTH_LAYERS],
+    pub degree_capacity: [u32; HNSW_HEALTH_LAYERS],
+    pub unreachable: u64,
+    pub live: u64,
+    pub deleted: u64,
+    pub retired: u64,
+    pub free_slots: u64,
+    pub copies: u64,
+    pub vector_bytes: u64,
+    pub link_bytes: u64,
+    pub label_bytes: u64,
+}
+
+/// Walks the index for its health report into `*out`.
+///
+/// # Safety
+/// `index` a live handle; `out` writable; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_health(
+    index: *const HnswRsIndex,
+    out: *mut HnswHealth,
+    status: *mut HnswStatus,
+) {
+    with_status(status, (), || {
+        let h = (*index).0.health();
+        let mut report = HnswHealth {
+            layer_count: h.layers.len().min(HNSW_HEALTH_LAYERS),
+            layer_nodes: [0; HNSW_HEALTH_LAYERS],
+            degree_min: [0; HNSW_HEALTH_LAYERS],
+            degree_max: [0; HNSW_HEALTH_LAYERS],
+            degree_mean: [0.0; HNSW_HEALTH_LAYERS],
+            degree_capacity: [0; HNSW_HEALTH_LAYERS],
+            unreachable: h.unreachable,
+            live: h.live,
+            deleted: h.deleted,
+            retired: h.retired,
+            free_slots: h.free_slots,
+            copies: h.copies,
+            vector_bytes: h.vector_bytes,
+            link_bytes: h.link_bytes,
+            label_bytes: h.label_bytes,
+        };
+        for (i, layer) in h.layers.iter().take(HNSW_HEALTH_LAYERS).enumerate() {
+            report.layer_nodes[i] = layer.nodes;
+            report.degree_min[i] = layer.degree_min;
+            report.degree_max[i] = layer.degree_max;
+            report.degree_mean[i] = layer.degree_mean;
+            report.degree_capacity[i] = layer.capacity;
+        }
+        *out = report;
+        Ok(())
+    })
+}

@@ -305,6 +305,11 @@ impl NodeStore {
         self.flags(id).store(FREE, Ordering::Release);
     }
 
+    /// Bytes of the upper-layer neighbour lists.
+    pub(crate) fn upper_bytes(&self) -> usize {
+        self.upper_bytes.load(Ordering::Relaxed)
+    }
+
     /// Bytes of the records handed out (a chunk's untouched tail is address space, not memory:
     /// the chunks are zero-mapped) and of the upper-layer lists.
     pub(crate) fn memory_bytes(&self) -> usize {

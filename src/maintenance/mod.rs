@@ -3,11 +3,13 @@
 //! repair (`relink`), plus the policy that decides when the last two are worth their cost.
 
 mod compact;
+mod health;
 mod relink;
 mod retirement;
 mod rows;
 
 pub use compact::CompactStats;
+pub use health::{Health, LayerHealth};
 pub use retirement::RetirementLog;
 
 use crate::graph::Hnsw;
