@@ -2,9 +2,10 @@
 //!
 //! Plain library code with no DuckDB types, by concern: distances (`distance`), the graph's
 //! storage and handle (`graph`), building it (`build`), searching it (`search`, and among the rows a predicate matched: `filter`), keeping it
-//! healthy as rows change (`maintenance`), the storage format (`format`), reading embedding files (`vector_file`), and the C ABI the
+//! healthy as rows change (`maintenance`), the storage format (`format`), reading embedding files (`vector_file`), measuring and tuning (`benchmark`), and the C ABI the
 //! C++ bridge calls (`ffi`). `parallel` is the one parallel-for they share.
 
+pub mod benchmark;
 mod build;
 pub mod distance;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod params;
 pub mod search;
 pub mod vector_file;
 
+pub use benchmark::BenchPoint;
 pub use distance::MetricKind;
 pub use error::{Error, Result};
 pub use filter::{FilterReport, FilterSettings, FilterStrategy, LabelFilter};

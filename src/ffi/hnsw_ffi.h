@@ -21,6 +21,9 @@
 /// A panic inside the core (a bug); the message says where.
 #define HNSW_INTERNAL 3
 
+/// Label written where an exact answer has fewer than k rows.
+#define HNSW_NO_LABEL UINT64_MAX
+
 /// Default of [`HnswFilterSettings::exact_max_matches`] (a literal for the C header).
 #define HNSW_FILTER_EXACT_MAX_MATCHES_DEFAULT 4096
 
@@ -47,6 +50,16 @@ typedef struct HnswStatus {
   int32_t code;
   char message[480];
 } HnswStatus;
+
+/// One ef's measurement (see `BenchPoint`).
+typedef struct HnswBenchPoint {
+  size_t ef;
+  double recall;
+  double distances_per_query;
+  double p50_ms;
+  double p99_ms;
+  double qps;
+} HnswBenchPoint;
 
 /// How a filtered search picks its strategy (see `FilterSettings`).
 typedef struct HnswFilterSettings {
@@ -120,6 +133,61 @@ typedef struct HnswHealth {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/// Writes the exact top `k` labels of each of `count` queries (`count * dim` floats) into `out`
+/// (`count * k`, padded with `HNSW_NO_LABEL`), on `threads` threads.
+///
+/// # Safety
+/// `index` live; `queries` readable for `count * dim` floats; `out` writable for `count * k`.
+void hnsw_rs_index_exact_top_k(const struct HnswRsIndex *index,
+                               const float *queries,
+                               size_t count,
+                               size_t k,
+                               size_t threads,
+                               uint64_t *out,
+                               struct HnswStatus *status);
+
+/// Measures `count` queries at `ef` against exact answers `truth` (`count * k` labels from
+/// `hnsw_rs_index_exact_top_k`) into `*out`.
+///
+/// # Safety
+/// As `hnsw_rs_index_exact_top_k`, with `truth` readable for `count * k` labels and `out` writable.
+void hnsw_rs_index_measure(const struct HnswRsIndex *index,
+                           const float *queries,
+                           size_t count,
+                           const uint64_t *truth,
+                           size_t k,
+                           size_t ef,
+                           struct HnswBenchPoint *out,
+                           struct HnswStatus *status);
+
+/// Writes up to `count` sampled queries (stored rows moved towards a neighbour) into `out`;
+/// returns how many.
+///
+/// # Safety
+/// `index` live; `out` writable for `count * dim` floats; `status` valid or null.
+size_t hnsw_rs_index_sample_queries(const struct HnswRsIndex *index,
+                                    size_t count,
+                                    uint64_t seed,
+                                    float *out,
+                                    struct HnswStatus *status);
+
+/// Finds the smallest ef reaching `target` recall@k on the queries; writes the measured points
+/// (at most `capacity`, ef ascending) to `points` and their number to `*point_count`; returns the
+/// ef, or 0 when no ef up to the tuning maximum reaches the target.
+///
+/// # Safety
+/// `index` live; `queries` readable for `count * dim`; `points` writable for `capacity`.
+size_t hnsw_rs_index_tune_ef(const struct HnswRsIndex *index,
+                             const float *queries,
+                             size_t count,
+                             size_t k,
+                             double target,
+                             size_t threads,
+                             struct HnswBenchPoint *points,
+                             size_t capacity,
+                             size_t *point_count,
+                             struct HnswStatus *status);
 
 /// NUL-terminated extension version.
 const char *hnsw_rs_version(void);

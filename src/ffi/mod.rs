@@ -6,12 +6,14 @@
 //! Every function that can fail reports through an [`HnswStatus`]: invalid input, corrupt stored
 //! data, or an internal error (a panic: no panic ever unwinds into C++).
 
+mod benchmark;
 mod distance;
 mod filter;
 mod image;
 mod index;
 mod vector_file;
 
+pub use benchmark::*;
 pub use distance::*;
 pub use filter::*;
 pub use image::*;

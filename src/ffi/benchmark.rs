@@ -1,0 +1,151 @@
+//! Benchmarks and tuning (see `benchmark`): what `hnsw_benchmark` and `hnsw_tune` call.
+
+use super::{slice, slice_mut, with_status, HnswRsIndex, HnswStatus};
+use crate::benchmark::BenchPoint;
+use crate::error::Error;
+
+/// Label written where an exact answer has fewer than k rows.
+pub const HNSW_NO_LABEL: u64 = u64::MAX;
+
+/// One ef's measurement (see `BenchPoint`).
+#[repr(C)]
+#[derive(Default)]
+pub struct HnswBenchPoint {
+    pub ef: usize,
+    pub recall: f64,
+    pub distances_per_query: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub qps: f64,
+}
+
+impl From<&BenchPoint> for HnswBenchPoint {
+    fn from(p: &BenchPoint) -> Self {
+        HnswBenchPoint {
+            ef: p.ef,
+            recall: p.recall,
+            distances_per_query: p.distances_per_query,
+            p50_ms: p.p50_ms,
+            p99_ms: p.p99_ms,
+            qps: p.qps,
+        }
+    }
+}
+
+/// Writes the exact top `k` labels of each of `count` queries (`count * dim` floats) into `out`
+/// (`count * k`, padded with `HNSW_NO_LABEL`), on `threads` threads.
+///
+/// # Safety
+/// `index` live; `queries` readable for `count * dim` floats; `out` writable for `count * k`.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_exact_top_k(
+    index: *const HnswRsIndex,
+    queries: *const f32,
+    count: usize,
+    k: usize,
+    threads: usize,
+    out: *mut u64,
+    status: *mut HnswStatus,
+) {
+    with_status(status, (), || {
+        let ix = &(*index).0;
+        let truth = ix.exact_top_k(slice(queries, count * ix.dim()), k, threads)?;
+        let out = slice_mut(out, count * k);
+        for (row, labels) in out.chunks_exact_mut(k.max(1)).zip(&truth) {
+            row.fill(HNSW_NO_LABEL);
+            row[..labels.len()].copy_from_slice(labels);
+        }
+        Ok(())
+    })
+}
+
+/// Measures `count` queries at `ef` against exact answers `truth` (`count * k` labels from
+/// `hnsw_rs_index_exact_top_k`) into `*out`.
+///
+/// # Safety
+/// As `hnsw_rs_index_exact_top_k`, with `truth` readable for `count * k` labels and `out` writable.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_measure(
+    index: *const HnswRsIndex,
+    queries: *const f32,
+    count: usize,
+    truth: *const u64,
+    k: usize,
+    ef: usize,
+    out: *mut HnswBenchPoint,
+    status: *mut HnswStatus,
+) {
+    with_status(status, (), || {
+        let ix = &(*index).0;
+        let truth: Vec<Vec<u64>> = slice(truth, count * k)
+            .chunks_exact(k.max(1))
+            .map(|row| {
+                row.iter()
+                    .copied()
+                    .filter(|&l| l != HNSW_NO_LABEL)
+                    .collect()
+            })
+            .collect();
+        let point = ix.measure(slice(queries, count * ix.dim()), &truth, k, ef)?;
+        *out = HnswBenchPoint::from(&point);
+        Ok(())
+    })
+}
+
+/// Writes up to `count` sampled queries (stored rows moved towards a neighbour) into `out`;
+/// returns how many.
+///
+/// # Safety
+/// `index` live; `out` writable for `count * dim` floats; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_sample_queries(
+    index: *const HnswRsIndex,
+    count: usize,
+    seed: u64,
+    out: *mut f32,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        let ix = &(*index).0;
+        let queries = ix.sample_queries(count, seed)?;
+        slice_mut(out, queries.len()).copy_from_slice(&queries);
+        Ok(queries.len() / ix.dim())
+    })
+}
+
+/// Finds the smallest ef reaching `target` recall@k on the queries; writes the measured points
+/// (at most `capacity`, ef ascending) to `points` and their number to `*point_count`; returns the
+/// ef, or 0 when no ef up to the tuning maximum reaches the target.
+///
+/// # Safety
+/// `index` live; `queries` readable for `count * dim`; `points` writable for `capacity`.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn hnsw_rs_index_tune_ef(
+    index: *const HnswRsIndex,
+    queries: *const f32,
+    count: usize,
+    k: usize,
+    target: f64,
+    threads: usize,
+    points: *mut HnswBenchPoint,
+    capacity: usize,
+    point_count: *mut usize,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || {
+        let ix = &(*index).0;
+        if count == 0 {
+            return Err(Error::ParameterConflict(
+                "hnsw_tune needs at least one query".into(),
+            ));
+        }
+        let (ef, measured) = ix.tune_ef(slice(queries, count * ix.dim()), k, target, threads)?;
+        let out = slice_mut(points, capacity);
+        for (dst, p) in out.iter_mut().zip(&measured) {
+            *dst = HnswBenchPoint::from(p);
+        }
+        *point_count = measured.len().min(capacity);
+        Ok(ef.unwrap_or(0))
+    })
+}
