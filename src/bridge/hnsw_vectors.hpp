@@ -1,8 +1,9 @@
 // Row-wise contiguous access to FLOAT[n] / DOUBLE[n] array vectors, whatever their vector type.
 #pragma once
 
+#include "hnsw_compat.hpp"
+
 #include "duckdb.hpp"
-#include "duckdb/common/vector/array_vector.hpp"
 
 namespace duckdb {
 namespace hnsw {
@@ -10,11 +11,11 @@ namespace hnsw {
 //! Gives row-wise contiguous access to the elements of an array vector of T.
 template <class T> class ArrayRows {
 public:
-	ArrayRows(const Vector &vector, const string &function, const char *side)
+	ArrayRows(const Vector &vector, idx_t count, const string &function, const char *side)
 	    : size(ArrayType::GetSize(vector.GetType())), function(function), side(side) {
-		vector.ToUnifiedFormat(outer);
-		auto &child = ArrayVector::GetChild(vector);
-		child.ToUnifiedFormat(elements);
+		ToUnifiedFormat(vector, count, outer);
+		auto &child = ArrayChild(vector);
+		ArrayElementsToUnifiedFormat(vector, elements);
 		data = reinterpret_cast<const T *>(elements.data);
 		contiguous = child.GetVectorType() == VectorType::FLAT_VECTOR;
 		buffer.resize(size);
@@ -27,7 +28,7 @@ public:
 	//! Pointer to the row's elements; throws if one of them is NULL.
 	const T *Row(idx_t row) {
 		idx_t base = outer.sel->get_index(row) * size;
-		if (contiguous && elements.validity.CannotHaveNull()) {
+		if (contiguous && CannotHaveNull(elements.validity)) {
 			return data + base;
 		}
 		for (idx_t i = 0; i < size; i++) {

@@ -10,7 +10,6 @@
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/parser/qualified_name.hpp"
 #include "duckdb/storage/table/data_table_info.hpp"
-#include "duckdb/storage/table/index_entry.hpp"
 #include "duckdb/storage/table/table_index_list.hpp"
 
 namespace duckdb {
@@ -22,24 +21,24 @@ void BindHNSWIndexes(ClientContext &context, DataTableInfo &table_info) {
 	bool unbound = false;
 	ForEachHNSWIndex(
 	    table_info,
-	    [&](const shared_ptr<IndexEntry> &entry) {
+	    [&](const IndexEntryRef &entry) {
 		    unbound = entry->GetBindState() != IndexBindState::BOUND;
 		    return !unbound;
 	    },
 	    true);
 	if (unbound) {
-		table_info.BindIndexes(context, string(HNSWIndex::TYPE_NAME));
+		BindIndexesOfType(context, table_info, HNSWIndex::TYPE_NAME);
 	}
 }
 
 //! The storage-side entry of a catalog index entry, or null. (Names are read under the list's
 //! lock: a retired entry, out of the list, has no index to name.)
-static shared_ptr<IndexEntry> StorageEntry(DuckIndexEntry &index) {
+static IndexEntryRef StorageEntry(DuckIndexEntry &index) {
 	auto name = NameText(index.name);
-	shared_ptr<IndexEntry> found;
+	IndexEntryRef found;
 	ForEachHNSWIndex(
 	    index.GetDataTableInfo(),
-	    [&](const shared_ptr<IndexEntry> &entry) {
+	    [&](const IndexEntryRef &entry) {
 		    if (StringUtil::CIEquals(NameText(entry->GetName()), name)) {
 			    found = entry;
 		    }
@@ -53,9 +52,9 @@ static shared_ptr<IndexEntry> StorageEntry(DuckIndexEntry &index) {
 //! or null if another transaction dropped it.
 template <class HANDLE, class TAKE> static unique_ptr<HANDLE> TakeHandle(const HNSWIndexRef &ref, TAKE &&take) {
 	unique_ptr<HANDLE> handle;
-	ForEachHNSWIndex(ref.catalog_entry.GetDataTableInfo(), [&](const shared_ptr<IndexEntry> &entry) {
+	ForEachHNSWIndex(ref.catalog_entry.GetDataTableInfo(), [&](const IndexEntryRef &entry) {
 		if (entry == ref.entry) {
-			handle = make_uniq<HANDLE>(take(*entry));
+			handle = make_uniq<HANDLE>(take(entry));
 		}
 		return !handle;
 	});
@@ -63,8 +62,8 @@ template <class HANDLE, class TAKE> static unique_ptr<HANDLE> TakeHandle(const H
 }
 
 unique_ptr<IndexReadHandle<HNSWIndex>> TryReadHNSWIndex(const HNSWIndexRef &ref) {
-	return TakeHandle<IndexReadHandle<HNSWIndex>>(ref,
-	                                              [](IndexEntry &entry) { return entry.GetReadHandle<HNSWIndex>(); });
+	return TakeHandle<IndexReadHandle<HNSWIndex>>(
+	    ref, [](const IndexEntryRef &entry) { return entry->GetReadHandle<HNSWIndex>(); });
 }
 
 //! The error for an index another transaction dropped after it was looked up.
@@ -82,7 +81,7 @@ unique_ptr<IndexReadHandle<HNSWIndex>> ReadHNSWIndex(const HNSWIndexRef &ref) {
 
 unique_ptr<IndexWriteHandle<HNSWIndex>> WriteHNSWIndex(const HNSWIndexRef &ref) {
 	auto handle = TakeHandle<IndexWriteHandle<HNSWIndex>>(
-	    ref, [](IndexEntry &entry) { return entry.GetWriteHandle<HNSWIndex>(); });
+	    ref, [](const IndexEntryRef &entry) { return entry->GetWriteHandle<HNSWIndex>(); });
 	if (!handle) {
 		throw DroppedMeanwhile(ref);
 	}
@@ -163,13 +162,12 @@ HNSWIndexRef FindHNSWIndex(ClientContext &context, const string &name) {
 
 unique_ptr<IndexReadHandle<HNSWIndex>> ReadTableHNSWIndex(TableCatalogEntry &table, const string &name) {
 	unique_ptr<IndexReadHandle<HNSWIndex>> handle;
-	ForEachHNSWIndex(*table.Cast<DuckTableEntry>().GetStorage().GetDataTableInfo(),
-	                 [&](const shared_ptr<IndexEntry> &entry) {
-		                 if (StringUtil::CIEquals(NameText(entry->GetName()), name)) {
-			                 handle = make_uniq<IndexReadHandle<HNSWIndex>>(entry->GetReadHandle<HNSWIndex>());
-		                 }
-		                 return !handle;
-	                 });
+	ForEachHNSWIndex(*table.Cast<DuckTableEntry>().GetStorage().GetDataTableInfo(), [&](const IndexEntryRef &entry) {
+		if (StringUtil::CIEquals(NameText(entry->GetName()), name)) {
+			handle = make_uniq<IndexReadHandle<HNSWIndex>>(entry->GetReadHandle<HNSWIndex>());
+		}
+		return !handle;
+	});
 	return handle;
 }
 

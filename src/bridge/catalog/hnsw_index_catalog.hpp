@@ -2,17 +2,16 @@
 // through a table's storage (for the optimizer rules and the scan).
 #pragma once
 
+#include "hnsw_compat.hpp"
 #include "index/hnsw_index.hpp"
 
 #include "duckdb/storage/table/data_table_info.hpp"
-#include "duckdb/storage/table/index_entry.hpp"
 #include "duckdb/storage/table/table_index_list.hpp"
 
 namespace duckdb {
 class ClientContext;
 class DataTableInfo;
 class DuckIndexEntry;
-class IndexEntry;
 class TableCatalogEntry;
 
 namespace hnsw {
@@ -20,7 +19,7 @@ namespace hnsw {
 //! A bound HNSW index found by name, with the catalog entry that describes it.
 struct HNSWIndexRef {
 	DuckIndexEntry &catalog_entry;
-	shared_ptr<IndexEntry> entry;
+	IndexEntryRef entry;
 };
 
 // Handles are taken while the table's index list is locked: DROP INDEX takes an entry out of the
@@ -37,15 +36,13 @@ unique_ptr<IndexWriteHandle<HNSWIndex>> WriteHNSWIndex(const HNSWIndexRef &ref);
 //! Calls `fn(entry)` for each HNSW index entry of the table (bound ones only, unless
 //! `include_unbound`) while its index list is locked, until `fn` returns false.
 template <class FUNC> void ForEachHNSWIndex(DataTableInfo &table_info, FUNC &&fn, bool include_unbound = false) {
-	for (const auto &entry : table_info.GetIndexes().IndexEntries()) {
+	ForEachIndexEntry(table_info, [&](const IndexEntryRef &entry) {
 		if (entry->GetIndexType() != HNSWIndex::TYPE_NAME ||
 		    (!include_unbound && entry->GetBindState() != IndexBindState::BOUND)) {
-			continue;
+			return true;
 		}
-		if (!fn(entry)) {
-			return;
-		}
-	}
+		return fn(entry);
+	});
 }
 
 //! Finds the HNSW index called `name` (case-insensitive); throws a clear error if there is none.

@@ -6,7 +6,6 @@
 #include "rust/hnsw_rust_index.hpp"
 #include "hnsw_vectors.hpp"
 
-#include "duckdb/common/vector/array_vector.hpp"
 #include "duckdb/execution/expression_executor_state.hpp"
 #include "duckdb/planner/expression/bound_function_expression.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
@@ -32,8 +31,8 @@ static LogicalType CheckArrayArgument(const BoundScalarFunction &fn, const Logic
 static void ResolveArrayPair(ResolveScalarFunctionTypesInput &input) {
 	auto &fn = input.GetBoundFunction();
 	auto &args = input.GetArguments();
-	auto lhs = args[0]->GetReturnType();
-	auto rhs = args[1]->GetReturnType();
+	auto lhs = ReturnType(*args[0]);
+	auto rhs = ReturnType(*args[1]);
 	if (lhs.IsUnknown() && rhs.IsUnknown()) {
 		fn.GetArguments()[0] = lhs;
 		fn.GetArguments()[1] = rhs;
@@ -61,7 +60,7 @@ static void ResolveArrayPair(ResolveScalarFunctionTypesInput &input) {
 //! Binds one FLOAT[n] or DOUBLE[n] array; the result has the same type.
 static void ResolveArraySelf(ResolveScalarFunctionTypesInput &input) {
 	auto &fn = input.GetBoundFunction();
-	auto type = input.GetArguments()[0]->GetReturnType();
+	auto type = ReturnType(*input.GetArguments()[0]);
 	if (type.IsUnknown()) {
 		fn.GetArguments()[0] = type;
 		fn.SetReturnType(LogicalType::UNKNOWN);
@@ -84,10 +83,10 @@ static bool AllConstant(DataChunk &args) {
 
 template <class T, T (*KERNEL)(const T *, const T *, size_t, HnswStatus *)>
 static void ArrayFold(DataChunk &args, ExpressionState &state, Vector &result) {
-	auto &name = NameText(state.Cast<ExecuteFunctionState>().expr.Cast<BoundFunctionExpression>().Function().GetName());
-	ArrayRows<T> lhs(args.data[0], name, "left");
-	ArrayRows<T> rhs(args.data[1], name, "right");
-	auto out = FlatVector::GetDataMutable<T>(result);
+	auto &name = FunctionName(state.Cast<ExecuteFunctionState>().expr.Cast<BoundFunctionExpression>());
+	ArrayRows<T> lhs(args.data[0], args.size(), name, "left");
+	ArrayRows<T> rhs(args.data[1], args.size(), name, "right");
+	auto out = MutableData<T>(result);
 	CoreStatus status;
 	idx_t count = args.size();
 	for (idx_t i = 0; i < count; i++) {
@@ -105,10 +104,10 @@ static void ArrayFold(DataChunk &args, ExpressionState &state, Vector &result) {
 
 template <class T, void (*KERNEL)(const T *, T *, size_t, HnswStatus *)>
 static void ArrayMap(DataChunk &args, ExpressionState &state, Vector &result) {
-	auto &name = NameText(state.Cast<ExecuteFunctionState>().expr.Cast<BoundFunctionExpression>().Function().GetName());
-	ArrayRows<T> input(args.data[0], name, "first");
-	auto &child = ArrayVector::GetChildMutable(result);
-	auto out = FlatVector::GetDataMutable<T>(child);
+	auto &name = FunctionName(state.Cast<ExecuteFunctionState>().expr.Cast<BoundFunctionExpression>());
+	ArrayRows<T> input(args.data[0], args.size(), name, "first");
+	auto &child = ArrayChildMutable(result);
+	auto out = MutableData<T>(child);
 	CoreStatus status;
 	idx_t count = args.size();
 	for (idx_t i = 0; i < count; i++) {
@@ -130,11 +129,11 @@ static void AddOverload(ScalarFunctionSet &set, const LogicalType &element, scal
 	auto array = LogicalType::ARRAY(element, optional_idx());
 	auto returns = arity == 2 ? element : array;
 	ScalarFunction fn({}, returns, std::move(function));
-	fn.SetResolveTypesCallback(resolve);
+	SetResolveTypes(fn, resolve);
 	fn.SetFallible();
-	fn.GetSignature().AddParameter("array1", array);
+	AddParameter(fn, "array1", array);
 	if (arity == 2) {
-		fn.GetSignature().AddParameter("array2", array);
+		AddParameter(fn, "array2", array);
 	}
 	set.AddFunction(fn);
 }

@@ -9,7 +9,6 @@
 #include "duckdb/function/pragma_function.hpp"
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
-#include "duckdb/storage/table/index_entry.hpp"
 
 namespace duckdb {
 namespace hnsw {
@@ -91,7 +90,7 @@ static void InfoFunction(ClientContext &context, TableFunctionInput &input, Data
 		}
 		count++;
 	}
-	output.SetChildCardinality(count);
+	SetChunkSize(output, count);
 }
 
 static void CompactPragma(ClientContext &context, const FunctionParameters &parameters) {

@@ -7,7 +7,6 @@
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
-#include "duckdb/storage/table/index_entry.hpp"
 
 namespace duckdb {
 namespace hnsw {
@@ -98,21 +97,21 @@ static void ScanFunction(ClientContext &context, TableFunctionInput &input, Data
 		state.searched = true;
 	}
 	auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, state.row_ids.size() - state.offset);
-	auto ids = FlatVector::GetDataMutable<int64_t>(output.data[0]);
-	auto dists = FlatVector::GetDataMutable<float>(output.data[1]);
+	auto ids = MutableData<int64_t>(output.data[0]);
+	auto dists = MutableData<float>(output.data[1]);
 	for (idx_t i = 0; i < count; i++) {
 		ids[i] = state.row_ids[state.offset + i];
 		dists[i] = state.distances[state.offset + i];
 	}
 	state.offset += count;
-	output.SetChildCardinality(count);
+	SetChunkSize(output, count);
 }
 
 void RegisterSearchFunction(ExtensionLoader &loader) {
 	TableFunction scan("hnsw_search", {LogicalType::VARCHAR, LogicalType::ANY, LogicalType::BIGINT}, ScanFunction,
 	                   ScanBind, ScanInit);
 	// NULL (the default) means: SET hnsw_ef_search, else the index's ef_search.
-	scan.GetSignature().AddKeywordOnly("ef", LogicalType::BIGINT, Value(LogicalType::BIGINT));
+	AddNamedParameter(scan, "ef", LogicalType::BIGINT);
 	loader.RegisterFunction(scan);
 }
 

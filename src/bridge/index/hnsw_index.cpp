@@ -3,8 +3,6 @@
 #include "hnsw_compat.hpp"
 #include "hnsw_vectors.hpp"
 
-#include "duckdb/common/vector/array_vector.hpp"
-#include "duckdb/execution/index/index_lock.hpp"
 #include "duckdb/main/attached_database.hpp"
 #include "duckdb/parallel/task_scheduler.hpp"
 
@@ -19,7 +17,7 @@ static unique_ptr<RustIndex> NewGraph(const HNSWOptions &options, const string &
 HNSWIndex::HNSWIndex(const Identifier &name, IndexConstraintType constraint_type, const vector<column_t> &column_ids,
                      TableIOManager &table_io_manager, const vector<unique_ptr<Expression>> &unbound_expressions,
                      AttachedDatabase &db, const HNSWOptions &options_p, string unusable_reason_p)
-    : BoundIndex(name, TYPE_NAME, constraint_type, column_ids, table_io_manager, unbound_expressions, db),
+    : BoundIndexBase(name, TYPE_NAME, constraint_type, column_ids, table_io_manager, unbound_expressions, db),
       options(options_p), graph(NewGraph(options_p, unusable_reason_p), unusable_reason_p) {
 }
 
@@ -50,7 +48,7 @@ HNSWPageStore &HNSWIndex::SyncStore() {
 }
 
 IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
-	IndexLock guard(*this);
+	ScopedIndexLock guard(*this);
 	PurgeRetired();
 	CompactIfDue(false);
 	RelinkIfDue(true);
@@ -86,9 +84,9 @@ void HNSWIndex::CollectKeys(Vector &keys, Vector &row_ids, idx_t count, const un
                             KeyBatch &batch) const {
 	auto &rust = Graph();
 	auto context = ErrorContext();
-	ArrayRows<float> rows(keys, context, "indexed");
+	ArrayRows<float> rows(keys, count, context, "indexed");
 	UnifiedVectorFormat ids;
-	row_ids.ToUnifiedFormat(ids);
+	ToUnifiedFormat(row_ids, count, ids);
 	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 	for (idx_t i = 0; i < count; i++) {
 		if (rows.IsNull(i)) {
@@ -182,10 +180,10 @@ idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_ide
 		return entries.size();
 	}
 	PurgeRetired();
-	UnifiedVectorFormat ids;
-	row_identifiers.ToUnifiedFormat(ids);
-	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 	auto count = entries.size();
+	UnifiedVectorFormat ids;
+	ToUnifiedFormat(row_identifiers, count, ids);
+	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 	// DuckDB removes rows at the deleting commit, while transactions that started earlier may
 	// still read them: the rows stay candidates (their visibility is checked when fetched) until
 	// no such transaction is left. Rows with a NULL vector were never indexed: they count as
@@ -262,14 +260,14 @@ string HNSWIndex::GetConstraintViolationMessage(VerifyExistenceType verify_type,
 }
 
 idx_t HNSWIndex::Compact() {
-	IndexLock guard(*this);
+	ScopedIndexLock guard(*this);
 	auto loaded = graph.Get();
 	PurgeRetired();
 	return loaded ? loaded->CompactIfDue(SchedulerThreads(), true) : 0;
 }
 
 idx_t HNSWIndex::Relink() {
-	IndexLock guard(*this);
+	ScopedIndexLock guard(*this);
 	auto loaded = graph.Get();
 	return loaded ? loaded->RelinkIfDue(true) : 0;
 }

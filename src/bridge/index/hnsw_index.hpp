@@ -1,13 +1,13 @@
 // The HNSW index as DuckDB sees it: a BoundIndex whose graph lives in the Rust core.
 #pragma once
 
+#include "hnsw_compat.hpp"
 #include "index/hnsw_index_storage.hpp"
 #include "index/hnsw_lazy_graph.hpp"
 #include "rust/hnsw_rust_index.hpp"
 
 #include "duckdb.hpp"
 #include "duckdb/execution/index/bound_index.hpp"
-#include "duckdb/storage/table/index_entry.hpp"
 
 namespace duckdb {
 class DataTable;
@@ -21,7 +21,7 @@ struct HNSWOptions {
 	string metric_name;
 };
 
-class HNSWIndex : public BoundIndex {
+class HNSWIndex : public BoundIndexBase {
 public:
 	static constexpr const char *TYPE_NAME = "HNSW";
 

@@ -6,7 +6,6 @@
 #include "hnsw_vectors.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
-#include "duckdb/common/vector/array_vector.hpp"
 #include "duckdb/execution/index/index_type.hpp"
 #include "duckdb/execution/index/index_type_set.hpp"
 #include "duckdb/main/attached_database.hpp"
@@ -97,7 +96,7 @@ static int64_t CheckKey(const CreateIndexInfo &info, const vector<unique_ptr<Exp
 	if (key.GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
 		throw BinderException("HNSW index key must be a plain FLOAT[n] column, not the expression %s", key.ToString());
 	}
-	auto &type = key.GetReturnType();
+	auto &type = ReturnType(key);
 	if (type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
 		throw BinderException("HNSW index column must be FLOAT[n], not %s", type.ToString());
 	}
@@ -159,7 +158,7 @@ static unique_ptr<IndexBuildGlobalState> HNSWBuildGlobalInit(IndexBuildInitGloba
 	auto &bind = input.bind_data->Cast<HNSWBuildBindData>();
 	auto &storage = input.table.GetStorage();
 	auto state = make_uniq<HNSWBuildGlobalState>();
-	state->index = make_uniq<HNSWIndex>(input.info.GetIndexName(), input.info.constraint_type, input.storage_ids,
+	state->index = make_uniq<HNSWIndex>(IndexNameOf(input.info), input.info.constraint_type, input.storage_ids,
 	                                    TableIOManager::Get(storage), input.expressions, storage.db, bind.options);
 	state->index->AttachTable(storage);
 	LinkUpperLayersFirst(input.context, input.table, *state->index, state->linked_first);
@@ -209,7 +208,7 @@ static unique_ptr<BoundIndex> HNSWCreateInstance(CreateIndexInput &input) {
 		if (input.unbound_expressions.size() != 1) {
 			throw InvalidInputException("expected one key column, not %llu", input.unbound_expressions.size());
 		}
-		auto &type = input.unbound_expressions[0]->GetReturnType();
+		auto &type = ReturnType(*input.unbound_expressions[0]);
 		if (type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
 			throw InvalidInputException("expected a FLOAT[n] key, not %s", type.ToString());
 		}

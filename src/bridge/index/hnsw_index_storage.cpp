@@ -46,7 +46,7 @@ void HNSWPageStore::Open(const IndexStorageInfo &info) {
 	for (idx_t i = 0; i < alloc_info.buffer_ids.size(); i++) {
 		// Transient (read-only WAL replay) buffers have no block yet: they are read through the allocator.
 		stored_blocks[alloc_info.buffer_ids[i]] =
-		    alloc_info.transient_block_handles ? BlockPointer() : alloc_info.block_pointers[i];
+		    HasTransientBlocks(alloc_info) ? BlockPointer() : alloc_info.block_pointers[i];
 	}
 	allocator->Init(alloc_info);
 

@@ -2,6 +2,7 @@
 // FixedSizeAllocator segment in the index blocks of the same file.
 #pragma once
 
+#include "hnsw_compat.hpp"
 #include "hnsw_ffi.h"
 
 #include "duckdb.hpp"

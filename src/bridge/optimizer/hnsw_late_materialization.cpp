@@ -43,7 +43,7 @@ static bool IsRowIdOf(const Expression &expr, LogicalGet &get) {
 	if (expr.GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
 		return false;
 	}
-	auto &binding = expr.Cast<BoundColumnRefExpression>().Binding();
+	auto &binding = BindingOf(expr.Cast<BoundColumnRefExpression>());
 	auto rowid = OutputBinding(get, true);
 	return binding.table_index == get.table_index && rowid.IsValid() && binding.column_index == rowid.GetIndex();
 }
@@ -55,7 +55,7 @@ const Expression &Resolve(const Expression &expr, LogicalOperator &op) {
 		return expr;
 	}
 	auto &projection = op.Cast<LogicalProjection>();
-	auto &binding = expr.Cast<BoundColumnRefExpression>().Binding();
+	auto &binding = BindingOf(expr.Cast<BoundColumnRefExpression>());
 	if (binding.table_index != projection.table_index) {
 		return expr;
 	}
@@ -77,9 +77,10 @@ bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right) 
 	auto &left = join.children[0]->Cast<LogicalGet>();
 	// Only late materialization's join: left.rowid = the top-k's rowid of the same table. A user's
 	// IN (subquery) is a SEMI join too, on other columns.
-	auto &condition = join.conditions[0];
-	if (!condition.IsComparison() || condition.GetComparisonType() != ExpressionType::COMPARE_EQUAL ||
-	    !IsRowIdOf(condition.GetLHS(), left)) {
+	ExpressionType comparison;
+	const Expression *lhs, *rhs;
+	if (!JoinConditionParts(join.conditions[0], comparison, lhs, rhs) || comparison != ExpressionType::COMPARE_EQUAL ||
+	    !IsRowIdOf(*lhs, left)) {
 		return false;
 	}
 	auto &right_below = *right.top_n->children[0]->children[0];
@@ -87,7 +88,7 @@ bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right) 
 		return false;
 	}
 	auto &right_scan = right_below.Cast<LogicalGet>();
-	if (!IsRowIdOf(Resolve(condition.GetRHS(), *right.top_n->children[0]), right_scan)) {
+	if (!IsRowIdOf(Resolve(*rhs, *right.top_n->children[0]), right_scan)) {
 		return false;
 	}
 	auto position = OutputBinding(left, false, right.bind->vector_column);
@@ -98,9 +99,9 @@ bool CollapseSemiJoin(unique_ptr<LogicalOperator> &join_op, TopNRewrite &right) 
 	auto distance = right.distance->Copy();
 	ExpressionIterator::EnumerateExpression(distance, [&](unique_ptr<Expression> &child) {
 		if (child->GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF &&
-		    child->Cast<BoundColumnRefExpression>().Binding().table_index == right.scan_table_index) {
+		    BindingOf(child->Cast<BoundColumnRefExpression>()).table_index == right.scan_table_index) {
 			child = make_uniq<BoundColumnRefExpression>(
-			    child->GetReturnType(), ColumnBinding(left.table_index, ProjectionIndex(position.GetIndex())));
+			    ReturnType(*child), ColumnBinding(left.table_index, ProjectionIndex(position.GetIndex())));
 		}
 	});
 	auto &order = right.top_n->orders[0];
@@ -184,12 +185,12 @@ void KeepScanForIndex(ClientContext &context, LogicalOperator &op) {
 	if (!MatchDistance(*key, order.orders[0].type, get.table_index, distance)) {
 		return; // not a distance over this scan, or the wrong direction
 	}
-	auto column_index = distance.column->Binding().column_index;
-	if (column_index >= get.GetColumnIds().size() || distance.column->GetReturnType().id() != LogicalTypeId::ARRAY) {
+	auto column_index = BindingOf(*distance.column).column_index;
+	if (column_index >= get.GetColumnIds().size() || ReturnType(*distance.column).id() != LogicalTypeId::ARRAY) {
 		return;
 	}
 	auto storage = table->GetStorageIndex(get.GetColumnIds()[column_index]);
-	auto dims = ArrayType::GetSize(distance.column->GetReturnType());
+	auto dims = ArrayType::GetSize(ReturnType(*distance.column));
 	try {
 		if (FindMatchingIndex(context, *table, storage, distance.metric, dims).empty()) {
 			return; // no HNSW index for this column and metric

@@ -30,10 +30,10 @@ static bool MatchTopKAggregate(const Expression &expr, LogicalOperator &input, u
 		return false;
 	}
 	auto &aggregate = expr.Cast<BoundAggregateExpression>();
-	if (aggregate.IsDistinct() || aggregate.GetFilter() || aggregate.GetOrderBys()) {
+	if (aggregate.IsDistinct() || HasFilterOrOrderBy(aggregate)) {
 		return false; // DISTINCT, FILTER (WHERE ...) or ORDER BY inside the aggregate see other rows
 	}
-	auto name = NameText(aggregate.Function().GetName());
+	auto name = FunctionName(aggregate);
 	if (name == "min_by" || name == "arg_min" || name == "arg_min_nulls_last") {
 		direction = OrderType::ASCENDING;
 	} else if (name == "max_by" || name == "arg_max" || name == "arg_max_nulls_last") {
@@ -41,7 +41,7 @@ static bool MatchTopKAggregate(const Expression &expr, LogicalOperator &input, u
 	} else {
 		return false; // any other aggregate needs every row
 	}
-	auto &children = aggregate.GetChildren();
+	auto &children = Children(aggregate);
 	if (children.size() == 2) {
 		k = 1;
 	} else if (children.size() == 3) {
@@ -49,7 +49,7 @@ static bool MatchTopKAggregate(const Expression &expr, LogicalOperator &input, u
 		if (count->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT) {
 			return false;
 		}
-		auto value = count->Cast<BoundConstantExpression>().GetValue();
+		auto value = ConstantValue(count->Cast<BoundConstantExpression>());
 		if (value.IsNull() || !value.type().IsIntegral()) {
 			return false;
 		}
@@ -71,16 +71,16 @@ static bool IsFirstValue(const Expression &expr) {
 		return false;
 	}
 	auto &aggregate = expr.Cast<BoundAggregateExpression>();
-	auto name = NameText(aggregate.Function().GetName());
+	auto name = FunctionName(aggregate);
 	return (name == "first" || name == "any_value" || name == "arbitrary") && !aggregate.IsDistinct() &&
-	       !aggregate.GetFilter() && !aggregate.GetOrderBys();
+	       !HasFilterOrOrderBy(aggregate);
 }
 
 //! True when `expr` reads a column of the scan with table index `table`.
 static bool ReadsScan(const Expression &expr, TableIndex table) {
 	bool reads = false;
 	ExpressionIterator::VisitExpression<BoundColumnRefExpression>(
-	    expr, [&](const BoundColumnRefExpression &column) { reads = reads || column.Binding().table_index == table; });
+	    expr, [&](const BoundColumnRefExpression &column) { reads = reads || BindingOf(column).table_index == table; });
 	return reads;
 }
 
@@ -100,7 +100,7 @@ static void SkipColumnProjections(unique_ptr<LogicalOperator> &child, LogicalPro
 				if (ref->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
 					return;
 				}
-				auto &binding = ref->Cast<BoundColumnRefExpression>().Binding();
+				auto &binding = BindingOf(ref->Cast<BoundColumnRefExpression>());
 				if (binding.table_index == projection.table_index) {
 					ref = projection.expressions[binding.column_index]->Copy();
 				}
@@ -152,7 +152,7 @@ void TryRewriteTopKAggregate(ClientContext &context, Binder &binder, LogicalAggr
 		OrderType this_direction;
 		idx_t this_k;
 		if (IsFirstValue(*expression)) {
-			for (auto &child : expression->Cast<BoundAggregateExpression>().GetChildren()) {
+			for (auto &child : Children(expression->Cast<BoundAggregateExpression>())) {
 				outer_only.push_back(InlineProjections(*child, input));
 			}
 			continue;

@@ -11,6 +11,7 @@
 // may put around the TOP_N is undone in hnsw_late_materialization.cpp.
 #include "hnsw_bridge.hpp"
 #include "optimizer/hnsw_topn.hpp"
+#include "hnsw_compat.hpp"
 
 #include "duckdb/main/config.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
@@ -44,6 +45,7 @@ void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bin
 	auto &cross = *cross_slot;
 	auto scan = std::move(cross.children[0]);
 	auto &get = scan->Cast<LogicalGet>();
+	PrepareInOutProjection(get);
 	auto outer = std::move(cross.children[1]);
 	outer->ResolveOperatorTypes();
 	auto bindings = outer->GetColumnBindings();
@@ -81,15 +83,15 @@ void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bin
 			}
 			auto &ref = child->Cast<BoundColumnRefExpression>();
 			for (idx_t i = 0; i < bindings.size(); i++) {
-				if (ref.Binding() == bindings[i]) {
-					child = make_uniq<BoundColumnRefExpression>(child->GetReturnType(), passed[i]);
+				if (BindingOf(ref) == bindings[i]) {
+					child = make_uniq<BoundColumnRefExpression>(ReturnType(*child), passed[i]);
 					return;
 				}
 			}
 		});
 	}
 
-	get.function = BoundTableFunction(GetHNSWIndexScanInOutFunction());
+	SetScanFunction(get, GetHNSWIndexScanInOutFunction());
 	get.bind_data = bind.Copy();
 	get.input_table_types.clear();
 	get.input_table_types.push_back(input->types[0]);
@@ -144,11 +146,11 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 		return nullptr;
 	}
 	auto &order_ref = order.expression->Cast<BoundColumnRefExpression>();
-	if (order_ref.Binding().table_index != projection.table_index) {
+	if (BindingOf(order_ref).table_index != projection.table_index) {
 		return nullptr;
 	}
 	// The distance over the scan's own columns (through any projections in between).
-	auto distance = InlineProjections(*projection.expressions[order_ref.Binding().column_index], *below);
+	auto distance = InlineProjections(*projection.expressions[BindingOf(order_ref).column_index], *below);
 	DistanceOrder match;
 	if (!MatchDistance(*distance, order.type, get.table_index, match)) {
 		return nullptr; // not a distance over this scan, or the wrong direction for it

@@ -11,7 +11,6 @@
 #include "duckdb/planner/operator/logical_update.hpp"
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/storage/table/data_table_info.hpp"
-#include "duckdb/storage/table/index_entry.hpp"
 #include "duckdb/storage/table/table_index_list.hpp"
 
 namespace duckdb {
@@ -41,7 +40,7 @@ static void AttachToIndexes(ClientContext &context, TableCatalogEntry &table) {
 	bool has_hnsw = false; // checked first, to bind nothing for tables without HNSW indexes
 	ForEachHNSWIndex(
 	    info,
-	    [&](const shared_ptr<IndexEntry> &) {
+	    [&](const IndexEntryRef &) {
 		    has_hnsw = true;
 		    return false;
 	    },
@@ -50,7 +49,7 @@ static void AttachToIndexes(ClientContext &context, TableCatalogEntry &table) {
 		return;
 	}
 	BindHNSWIndexes(context, info);
-	ForEachHNSWIndex(info, [&](const shared_ptr<IndexEntry> &entry) {
+	ForEachHNSWIndex(info, [&](const IndexEntryRef &entry) {
 		auto handle = entry->GetReadHandle<HNSWIndex>();
 		handle->AttachTable(storage);
 		return true;

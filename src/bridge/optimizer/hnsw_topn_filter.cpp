@@ -33,7 +33,7 @@ unique_ptr<Expression> InlineProjections(const Expression &expr, LogicalOperator
 		if (child->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
 			return;
 		}
-		auto &binding = child->Cast<BoundColumnRefExpression>().Binding();
+		auto &binding = BindingOf(child->Cast<BoundColumnRefExpression>());
 		reference<LogicalOperator> source = op;
 		while (source.get().type == LogicalOperatorType::LOGICAL_FILTER) {
 			source = *source.get().children[0]; // filters pass their child's bindings through
@@ -88,7 +88,7 @@ static bool DistanceBound(const Expression &conjunct, const Expression &key, Ord
 	if (direction == OrderType::ASCENDING ? !below : !above) {
 		return false; // a bound on the far side: an ordinary predicate
 	}
-	auto constant = value->Cast<BoundConstantExpression>().GetValue();
+	auto constant = ConstantValue(value->Cast<BoundConstantExpression>());
 	if (constant.IsNull() || !constant.type().IsNumeric()) {
 		return false;
 	}
@@ -96,7 +96,7 @@ static bool DistanceBound(const Expression &conjunct, const Expression &key, Ord
 	if (!std::isfinite(c)) {
 		return false;
 	}
-	auto name = NameText(key.Cast<BoundFunctionExpression>().Function().GetName());
+	auto name = FunctionName(key.Cast<BoundFunctionExpression>());
 	if (name == "array_negative_inner_product" || name == "array_inner_product") {
 		return false; // inner products round relative to the vectors' norms, unknown here
 	}
@@ -148,14 +148,14 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 				if (child->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
 					return;
 				}
-				auto &binding = child->Cast<BoundColumnRefExpression>().Binding();
+				auto &binding = BindingOf(child->Cast<BoundColumnRefExpression>());
 				if (binding.table_index != get.table_index || binding.column_index >= column_ids.size() ||
 				    !usable(column_ids[binding.column_index])) {
 					own_columns = false;
 					return;
 				}
 				auto position = PredicateColumn(bind, column_ids[binding.column_index]);
-				child = make_uniq<BoundReferenceExpression>(child->GetReturnType(), position);
+				child = make_uniq<BoundReferenceExpression>(ReturnType(*child), position);
 			});
 			if (!own_columns) {
 				return false; // it reads another input (a join's other side): keep the exact plan
@@ -168,8 +168,8 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 	auto pushed = make_uniq<TableFilterSet>();
 	vector<idx_t> moved_up;
 	vector<unique_ptr<Expression>> bound_checks;
-	for (auto &entry : get.table_filters) {
-		auto index = FilterColumn(entry.GetIndex());
+	for (auto &entry : TableFilters(get.table_filters)) {
+		auto index = FilterColumn(entry);
 		if (index >= column_ids.size() || !usable(column_ids[index])) {
 			return false;
 		}
@@ -177,7 +177,7 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 			// A bound on the distance (`WHERE <distance>(v, q) < c`) pushed into the scan: the
 			// search stops at it, and a FILTER above the scan re-checks it on the candidates.
 			auto &type = bind.table.GetColumn(LogicalIndex(bind.vector_column)).Type();
-			auto conjunct = entry.Filter().ToExpression(*ScanColumnRef(get, index, type));
+			auto conjunct = FilterOf(entry).ToExpression(*ScanColumnRef(get, index, type));
 			float conjunct_bound;
 			bool output = get.projection_ids.empty() || std::find(get.projection_ids.begin(), get.projection_ids.end(),
 			                                                      index) != get.projection_ids.end();
@@ -197,13 +197,13 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 			name = NameText(definition.Name());
 			type = definition.Type();
 		}
-		text.push_back(TableFilterText(entry.Filter(), name, type));
-		SetTableFilter(*pushed, position, CopyTableFilter(entry.Filter()));
+		text.push_back(TableFilterText(FilterOf(entry), name, type));
+		SetTableFilter(*pushed, position, CopyTableFilter(FilterOf(entry)));
 		// Also evaluated over the scan's output: a scan of committed and uncommitted rows shares
 		// one filter state, and a zonemap that proves a filter true for one part switches it off
 		// for the other (DuckDB 2.0.0).
 		BoundReferenceExpression ref(type, position);
-		predicate.push_back(entry.Filter().ToExpression(ref));
+		predicate.push_back(FilterOf(entry).ToExpression(ref));
 	}
 	if (text.empty()) {
 		return true; // no WHERE clause
@@ -221,7 +221,7 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 	bind.max_distance = bound;
 	bind.filtered = true;
 	bind.predicate = std::move(predicate);
-	bind.predicate_filters = pushed->HasFilters() ? std::move(pushed) : nullptr;
+	bind.predicate_filters = HasTableFilters(*pushed) ? std::move(pushed) : nullptr;
 	bind.predicate_text = StringUtil::Join(text, " AND ");
 	return true;
 }

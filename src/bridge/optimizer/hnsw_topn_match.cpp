@@ -15,7 +15,7 @@ namespace hnsw {
 
 //! Splits a two-argument array function into (column of the scan, other argument), either order.
 static bool ColumnAndQuery(const BoundFunctionExpression &fn, TableIndex scan, DistanceOrder &out) {
-	auto &children = fn.GetChildren();
+	auto &children = Children(fn);
 	if (children.size() != 2) {
 		return false;
 	}
@@ -23,7 +23,7 @@ static bool ColumnAndQuery(const BoundFunctionExpression &fn, TableIndex scan, D
 		auto &a = *children[i];
 		auto &b = *children[1 - i];
 		if (a.GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF &&
-		    a.Cast<BoundColumnRefExpression>().Binding().table_index == scan) {
+		    BindingOf(a.Cast<BoundColumnRefExpression>()).table_index == scan) {
 			out.column = &a.Cast<BoundColumnRefExpression>();
 			out.query = &b;
 			return true;
@@ -38,22 +38,22 @@ bool MatchDistance(const Expression &expr, OrderType direction, TableIndex scan,
 		return false;
 	}
 	auto &fn = expr.Cast<BoundFunctionExpression>();
-	auto name = NameText(fn.Function().GetName());
+	auto name = FunctionName(fn);
 	bool asc = direction == OrderType::ASCENDING;
-	if (name == "-" && asc && fn.GetChildren().size() == 2) {
+	if (name == "-" && asc && Children(fn).size() == 2) {
 		// 1 - array_cosine_similarity(col, q)
-		auto &one = *fn.GetChildren()[0];
-		auto &sim = *fn.GetChildren()[1];
+		auto &one = *Children(fn)[0];
+		auto &sim = *Children(fn)[1];
 		if (one.GetExpressionClass() != ExpressionClass::BOUND_CONSTANT ||
 		    sim.GetExpressionClass() != ExpressionClass::BOUND_FUNCTION) {
 			return false;
 		}
-		auto one_value = one.Cast<BoundConstantExpression>().GetValue();
+		auto one_value = ConstantValue(one.Cast<BoundConstantExpression>());
 		if (one_value.IsNull() || one_value.DefaultCastAs(LogicalType::DOUBLE).GetValue<double>() != 1.0) {
 			return false;
 		}
 		auto &inner = sim.Cast<BoundFunctionExpression>();
-		if (NameText(inner.Function().GetName()) != "array_cosine_similarity") {
+		if (FunctionName(inner) != "array_cosine_similarity") {
 			return false;
 		}
 		out.metric = "cosine";
@@ -81,10 +81,10 @@ optional_ptr<TableCatalogEntry> PlainTableScan(LogicalOperator &op, bool allow_f
 		return nullptr;
 	}
 	auto &get = op.Cast<LogicalGet>();
-	if (get.function.GetName() != "seq_scan" || !get.bind_data) {
+	if (ScanFunctionName(get) != "seq_scan" || !get.bind_data) {
 		return nullptr;
 	}
-	if (!allow_filters && (get.table_filters.HasFilters() || get.table_filters.HasMultiColumnFilters())) {
+	if (!allow_filters && HasTableFilters(get.table_filters)) {
 		return nullptr; // a WHERE filter where the caller cannot take one
 	}
 	if (get.extra_info.sample_options) {
@@ -112,7 +112,7 @@ string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table, const
 	// pages are loaded after it is released.
 	unique_ptr<IndexReadHandle<HNSWIndex>> found;
 	string name;
-	ForEachHNSWIndex(*storage.GetDataTableInfo(), [&](const shared_ptr<IndexEntry> &entry) {
+	ForEachHNSWIndex(*storage.GetDataTableInfo(), [&](const IndexEntryRef &entry) {
 		auto handle = entry->GetReadHandle<HNSWIndex>();
 		auto &index = *handle.operator->();
 		if (index.GetColumnIds().size() == 1 && index.GetColumnIds()[0] == column.GetPrimaryIndex() &&
@@ -138,7 +138,7 @@ string FindMatchingIndex(ClientContext &context, TableCatalogEntry &table, const
 unique_ptr<HNSWScanBindData> BindSearch(ClientContext &context, TableCatalogEntry &table, LogicalGet &get,
                                         const DistanceOrder &match, optional_ptr<LogicalOperator> outer, idx_t k,
                                         optional_idx &query_column) {
-	auto &column = get.GetColumnIds()[match.column->Binding().column_index];
+	auto &column = get.GetColumnIds()[BindingOf(*match.column).column_index];
 	if (column.IsRowIdColumn() || column.IsVirtualColumn()) {
 		return nullptr;
 	}
@@ -146,17 +146,17 @@ unique_ptr<HNSWScanBindData> BindSearch(ClientContext &context, TableCatalogEntr
 	idx_t dims;
 	if (!outer) {
 		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_CONSTANT ||
-		    !ValueToFloats(match.query->Cast<BoundConstantExpression>().GetValue(), query)) {
+		    !ValueToFloats(ConstantValue(match.query->Cast<BoundConstantExpression>()), query)) {
 			return nullptr; // not a constant, or NULL: the exact plan handles it
 		}
 		dims = query.size();
 	} else {
-		auto &type = match.query->GetReturnType();
+		auto &type = ReturnType(*match.query);
 		if (match.query->GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF ||
 		    type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
 			return nullptr; // the query is not a FLOAT[n] column of the outer rows
 		}
-		query_column = BindingPosition(*outer, match.query->Cast<BoundColumnRefExpression>().Binding());
+		query_column = BindingPosition(*outer, BindingOf(match.query->Cast<BoundColumnRefExpression>()));
 		if (!query_column.IsValid()) {
 			return nullptr;
 		}
@@ -173,7 +173,7 @@ unique_ptr<HNSWScanBindData> BindSearch(ClientContext &context, TableCatalogEntr
 
 //! Replaces a plain table scan's function with HNSW_INDEX_SCAN.
 void UseIndexScan(LogicalGet &get, const HNSWScanBindData &bind) {
-	get.function = BoundTableFunction(GetHNSWIndexScanFunction());
+	SetScanFunction(get, GetHNSWIndexScanFunction());
 	get.bind_data = bind.Copy();
 	get.estimated_cardinality = bind.k;
 	get.has_estimated_cardinality = true;

@@ -2,13 +2,13 @@
 #include "scan/hnsw_filtered_rows.hpp"
 #include "scan/hnsw_index_scan.hpp"
 #include "hnsw_bridge.hpp"
+#include "hnsw_compat.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/execution/expression_executor.hpp"
 #include "duckdb/main/config.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
 #include "duckdb/planner/expression/bound_conjunction_expression.hpp"
-#include "duckdb/planner/table_filter_set.hpp"
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/storage/table/scan_state.hpp"
 #include "duckdb/transaction/duck_transaction.hpp"
@@ -65,7 +65,7 @@ void CollectMatchingRows(ClientContext &context, const HNSWScanBindData &bind, M
 		}
 		idx_t count = conjunction ? executor.SelectExpression(chunk, selected) : chunk.size();
 		UnifiedVectorFormat format;
-		chunk.data[rowid_slot].ToUnifiedFormat(format);
+		ToUnifiedFormat(chunk.data[rowid_slot], chunk.size(), format);
 		auto data = UnifiedVectorFormat::GetData<row_t>(format);
 		for (idx_t i = 0; i < count; i++) {
 			auto row = conjunction ? selected.get_index(i) : i;

@@ -10,12 +10,9 @@
 #include "scan/hnsw_filtered_rows.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
-#include "duckdb/common/vector/array_vector.hpp"
 #include "duckdb/main/client_context.hpp"
-#include "duckdb/main/profiler/profiling_node.hpp"
 #include "duckdb/parallel/task_scheduler.hpp"
 #include "duckdb/storage/data_table.hpp"
-#include "duckdb/storage/table/index_entry.hpp"
 #include "duckdb/storage/table/scan_state.hpp"
 #include "duckdb/transaction/duck_transaction.hpp"
 #include "duckdb/transaction/local_storage.hpp"
@@ -121,8 +118,6 @@ public:
 
 	//! Starts reading for one query vector (null: read everything).
 	void Start(ClientContext &context, const HNSWScanBindData &bind, const float *query) {
-		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
-		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
 		row_ids.clear();
 		returned.clear();
 		offset = 0;
@@ -149,6 +144,7 @@ public:
 			// still answers (with NaN distances), so read the table.
 			row_ids.clear();
 			full_scan = true;
+			handle.reset(); // released first: no index handle may be held while a scan locks the table
 			StartTableScan(context, bind);
 			return;
 		}
@@ -256,7 +252,7 @@ private:
 	//! Moves the buffered rows to `out` (skipping rows already returned if asked); returns the count.
 	idx_t Emit(DataChunk &out, bool skip_returned) {
 		UnifiedVectorFormat ids;
-		buffer.data[rowid_slot.GetIndex()].ToUnifiedFormat(ids);
+		ToUnifiedFormat(buffer.data[rowid_slot.GetIndex()], buffer.size(), ids);
 		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 		SelectionVector keep(buffer.size());
 		idx_t kept = 0;
@@ -277,12 +273,12 @@ private:
 				out.data[col].Slice(buffer.data[col], keep, kept);
 			}
 		}
-		out.SetChildCardinality(kept);
+		SetChunkSize(out, kept);
 		return kept;
 	}
 
 	idx_t Finish(DataChunk &out) {
-		out.SetChildCardinality(0);
+		SetChunkSize(out, 0);
 		return 0;
 	}
 
@@ -346,15 +342,14 @@ static unique_ptr<LocalTableFunctionState> HNSWInOutInit(ExecutionContext &conte
 static bool InputQuery(DataChunk &input, idx_t column, idx_t row, float *query) {
 	auto &vector = input.data[column];
 	UnifiedVectorFormat outer;
-	vector.ToUnifiedFormat(outer);
+	ToUnifiedFormat(vector, input.size(), outer);
 	auto position = outer.sel->get_index(row);
 	if (!outer.validity.RowIsValid(position)) {
 		return false;
 	}
 	auto size = ArrayType::GetSize(vector.GetType());
-	auto &child = ArrayVector::GetChild(vector);
 	UnifiedVectorFormat elements;
-	child.ToUnifiedFormat(elements);
+	ArrayElementsToUnifiedFormat(vector, elements);
 	auto data = UnifiedVectorFormat::GetData<float>(elements);
 	auto base = position * size;
 	for (idx_t i = 0; i < size; i++) {
@@ -428,17 +423,17 @@ static OperatorResultType HNSWInOutFunction(ExecutionContext &context, TableFunc
 		if (count > 0) {
 			// The table's columns come first; this row's outer columns follow.
 			for (idx_t i = 0; i < reader.passthrough.size(); i++) {
-				ConstantVector::Reference(output.data[reader.output_count + i], count_t(count),
-				                          input.data[1 + reader.passthrough[i]], state.row, input.size());
+				ReferenceRow(output.data[reader.output_count + i], count, input.data[1 + reader.passthrough[i]],
+				             state.row, input.size());
 			}
-			output.SetChildCardinality(count);
+			SetChunkSize(output, count);
 			return OperatorResultType::HAVE_MORE_OUTPUT;
 		}
 		state.row++;
 		state.row_started = false;
 	}
 	state.chunk_started = false;
-	output.SetChildCardinality(0);
+	SetChunkSize(output, 0);
 	return OperatorResultType::NEED_MORE_INPUT;
 }
 
@@ -456,7 +451,7 @@ static InsertionOrderPreservingMap<string> HNSWScanToString(TableFunctionToStrin
 	InsertionOrderPreservingMap<string> result;
 	// The in-out form shows as INOUT_FUNCTION: name the scan so EXPLAIN shows it either way.
 	result["Function"] = "HNSW_INDEX_SCAN";
-	result["Table"] = bind.table.name.GetIdentifierName();
+	result["Table"] = NameText(bind.table.name);
 	result["HNSW Index"] = bind.index_name;
 	result["Limit"] = to_string(bind.k);
 	if (bind.filtered) {
@@ -499,7 +494,7 @@ TableFunction GetHNSWIndexScanFunction() {
 	auto scan = BaseScanFunction();
 	scan.function = HNSWScanFunction;
 	scan.init_global = HNSWScanInit;
-	scan.get_metrics = HNSWScanMetrics;
+	SetScanMetrics<HNSWScanMetrics>(scan);
 	return scan;
 }
 

@@ -3,10 +3,11 @@
 // with the exact SQL distance.
 #pragma once
 
+#include "hnsw_compat.hpp"
+
 #include "duckdb.hpp"
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/planner/expression.hpp"
-#include "duckdb/planner/table_filter_set.hpp"
 
 namespace duckdb {
 class TableCatalogEntry;
