@@ -25,5 +25,7 @@ void RegisterTopNOptimizer(ExtensionLoader &loader);
 void RegisterWriteOptimizer(ExtensionLoader &loader);
 //! pragma_hnsw_index_info(), PRAGMA hnsw_compact_index
 void RegisterIndexInfoFunctions(ExtensionLoader &loader);
+//! read_npy / read_fvecs / read_bvecs / read_ivecs: embedding files as rows.
+void RegisterReadVectorFunctions(ExtensionLoader &loader);
 } // namespace hnsw
 } // namespace duckdb

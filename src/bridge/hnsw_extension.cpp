@@ -17,6 +17,7 @@ static void Register(ExtensionLoader &loader) {
 	RegisterTopNOptimizer(loader);
 	RegisterWriteOptimizer(loader);
 	RegisterIndexInfoFunctions(loader);
+	RegisterReadVectorFunctions(loader);
 }
 
 } // namespace hnsw
