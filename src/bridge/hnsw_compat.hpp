@@ -283,6 +283,11 @@ inline void SetChunkSize(DataChunk &chunk, idx_t count) {
 	chunk.SetChildCardinality(count);
 }
 
+//! A ROW_TYPE vector over `count` row ids owned by the caller.
+inline Vector RowIdVector(row_t *ids, idx_t count) {
+	return Vector(LogicalType::ROW_TYPE, data_ptr_cast(ids), count);
+}
+
 //! Makes `result` the constant `value` for `count` rows.
 inline void ReferenceConstant(Vector &result, const Value &value, idx_t count) {
 	result.Reference(value, count_t(count));
@@ -326,6 +331,12 @@ template <class T> T *MutableData(Vector &vector) {
 //! Sets how many rows a chunk holds.
 inline void SetChunkSize(DataChunk &chunk, idx_t count) {
 	chunk.SetCardinality(count);
+}
+
+//! A ROW_TYPE vector over row ids owned by the caller. Before 2.0 a third argument would pick
+//! the (type, create_data, zero) constructor and silently give a new zeroed vector.
+inline Vector RowIdVector(row_t *ids, idx_t count) {
+	return Vector(LogicalType::ROW_TYPE, data_ptr_cast(ids));
 }
 
 //! Makes `result` the constant `value` (vectors have no size of their own before DuckDB 2.0).
@@ -510,8 +521,8 @@ inline const TableFilterSet &TableFilters(const TableFilterSet &set) {
 	return set;
 }
 
-//! Column position (among the scan's columns) of a filter entry.
-template <class ENTRY> idx_t FilterColumn(const ENTRY &entry) {
+//! Column position (among the scan's `column_ids`) of a filter entry of a logical scan.
+template <class ENTRY> idx_t FilterColumn(const ENTRY &entry, const vector<ColumnIndex> &column_ids) {
 	return entry.GetIndex().GetIndex();
 }
 
@@ -536,8 +547,8 @@ inline void SetTableFilter(TableFilterSet &set, idx_t position, unique_ptr<Table
 	set.SetFilterByColumnIndex(ProjectionIndex(position), std::move(filter));
 }
 
-//! A scan's pushed-down filters, without the one on the column at `position`.
-inline void RemoveTableFilter(TableFilterSet &set, idx_t position) {
+//! A logical scan's pushed-down filters, without the one on the column at `position`.
+inline void RemoveTableFilter(TableFilterSet &set, idx_t position, const vector<ColumnIndex> &column_ids) {
 	set.RemoveFilterByColumnIndex(ProjectionIndex(position));
 }
 #else
@@ -551,9 +562,17 @@ inline const map<idx_t, unique_ptr<TableFilter>> &TableFilters(const TableFilter
 	return set.filters;
 }
 
-//! Column position (among the scan's columns) of a filter entry.
-inline idx_t FilterColumn(const pair<const idx_t, unique_ptr<TableFilter>> &entry) {
-	return entry.first;
+//! Column position (among the scan's `column_ids`) of a filter entry of a logical scan: before
+//! 2.0 a logical scan keys its filters by table column, and the physical plan maps them to
+//! positions (an entry of a column the scan does not read gives column_ids.size()).
+inline idx_t FilterColumn(const pair<const idx_t, unique_ptr<TableFilter>> &entry,
+                          const vector<ColumnIndex> &column_ids) {
+	for (idx_t i = 0; i < column_ids.size(); i++) {
+		if (!column_ids[i].IsRowIdColumn() && column_ids[i].GetPrimaryIndex() == entry.first) {
+			return i;
+		}
+	}
+	return column_ids.size();
 }
 
 //! The filter of a filter entry.
@@ -577,9 +596,10 @@ inline void SetTableFilter(TableFilterSet &set, idx_t position, unique_ptr<Table
 	set.filters[position] = std::move(filter);
 }
 
-//! A scan's pushed-down filters, without the one on the column at `position`.
-inline void RemoveTableFilter(TableFilterSet &set, idx_t position) {
-	set.filters.erase(position);
+//! A logical scan's pushed-down filters, without the one on the column at `position` (keyed by
+//! table column before 2.0).
+inline void RemoveTableFilter(TableFilterSet &set, idx_t position, const vector<ColumnIndex> &column_ids) {
+	set.filters.erase(column_ids[position].GetPrimaryIndex());
 }
 #endif
 

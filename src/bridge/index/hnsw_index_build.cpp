@@ -144,7 +144,7 @@ static void LinkUpperLayersFirst(ClientContext &context, DuckTableEntry &table, 
 	HNSWIndex::KeyBatch batch;
 	for (idx_t offset = 0; offset < upper.size(); offset += STANDARD_VECTOR_SIZE) {
 		auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, upper.size() - offset);
-		Vector row_ids(LogicalType::ROW_TYPE, data_ptr_cast(upper.data() + offset), count);
+		auto row_ids = RowIdVector(upper.data() + offset, count);
 		chunk.Reset();
 		// Rows this transaction cannot see are left out by Fetch, as the scan leaves them out.
 		storage.Fetch(transaction, chunk, columns, row_ids, count, fetch_state);

@@ -169,7 +169,7 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 	vector<idx_t> moved_up;
 	vector<unique_ptr<Expression>> bound_checks;
 	for (auto &entry : TableFilters(get.table_filters)) {
-		auto index = FilterColumn(entry);
+		auto index = FilterColumn(entry, column_ids);
 		if (index >= column_ids.size() || !usable(column_ids[index])) {
 			return false;
 		}
@@ -209,7 +209,7 @@ bool TakePredicate(unique_ptr<LogicalOperator> &get_slot, const vector<reference
 		return true; // no WHERE clause
 	}
 	for (auto index : moved_up) {
-		RemoveTableFilter(get.table_filters, index);
+		RemoveTableFilter(get.table_filters, index, column_ids);
 	}
 	if (!bound_checks.empty()) {
 		auto check = make_uniq<LogicalFilter>();

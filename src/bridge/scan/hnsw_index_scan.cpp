@@ -167,7 +167,7 @@ public:
 					break;
 				}
 			}
-			Vector ids(LogicalType::ROW_TYPE, data_ptr_cast(row_ids.data() + offset), count);
+			auto ids = RowIdVector(row_ids.data() + offset, count);
 			offset += count;
 			buffer.Reset();
 			storage.Fetch(transaction, buffer, fetch_ids, ids, count, fetch_state);
