@@ -30,7 +30,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]  # this file is ROOT/scripts/
 DEFAULT = (ROOT / "DUCKDB_VERSION").read_text().strip()
 # Supported DuckDB releases: version -> the source id its wheels report (`PRAGMA version`),
 # which a build from the source distribution (no git history) must be told.
-SUPPORTED = {"2.0.1": "8d78114e90", "2.0.0": "d54cbbe3df"}
+SUPPORTED = {"2.0.1": "8d78114e90", "2.0.0": "d54cbbe3df", "1.5.6": "069cc9f9b5", "1.5.5": "d8cdaa33fd"}
 VERSION = os.environ.get("DUCKDB_VERSION") or DEFAULT
 if VERSION not in SUPPORTED:
     sys.exit(f"DuckDB {VERSION} is not supported: expected one of {', '.join(SUPPORTED)}")
