@@ -103,8 +103,9 @@ test: release venv
 	+cargo test --release
 	$(VPY) -m pytest test -q -rA
 
-# Every supported version: its artifact (each DuckDB archive compiles once, ~30-40 min on 2
-# cores), then the smoke suite in a venv with that version's wheel.
+# Every supported version: its artifact (each DuckDB archive compiles once, ~20-40 min on 2
+# cores), the smoke suite in a venv with that version's wheel, then files written by one version
+# opened by another (each 2.0.x by the other, each 1.5.x by each 2.0.x).
 test-versions:
 	@set -e; for v in $(SUPPORTED_DUCKDB); do \
 		$(MAKE) --no-print-directory DUCKDB_VERSION=$$v build/release/v$$v/hnsw.duckdb_extension; \
@@ -114,6 +115,7 @@ test-versions:
 		HNSW_EXTENSION=build/release/v$$v/hnsw.duckdb_extension HNSW_DUCKDB_VERSION=$$v \
 			.venv-v$$v/bin/python -m pytest -q -p no:cacheprovider test/versions; \
 	done
+	$(PYTHON) test/versions/cross_version_check.py $(SUPPORTED_DUCKDB)
 
 # The built artifacts as a DuckDB extension repository: INSTALL hnsw FROM '$(REPOSITORY)'.
 repository:
