@@ -33,6 +33,15 @@
 /// Most layers a health report carries (the core's levels are 0..=15).
 #define HNSW_HEALTH_LAYERS 16
 
+/// `kind` codes of `hnsw_rs_vector_file_open`.
+#define HNSW_VECTOR_FILE_NPY 0
+
+#define HNSW_VECTOR_FILE_FVECS 1
+
+#define HNSW_VECTOR_FILE_BVECS 2
+
+#define HNSW_VECTOR_FILE_IVECS 3
+
 /// A plan for writing an index's image page by page.
 typedef struct HnswRsImage HnswRsImage;
 

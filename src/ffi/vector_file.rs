@@ -6,6 +6,12 @@ use crate::error::Error;
 use crate::vector_file::{VectorFile, VectorFileKind};
 use std::ffi::{c_char, CStr};
 
+/// `kind` codes of `hnsw_rs_vector_file_open`.
+pub const HNSW_VECTOR_FILE_NPY: u32 = 0;
+pub const HNSW_VECTOR_FILE_FVECS: u32 = 1;
+pub const HNSW_VECTOR_FILE_BVECS: u32 = 2;
+pub const HNSW_VECTOR_FILE_IVECS: u32 = 3;
+
 /// An open vector file; reads take `&self`, so threads share one handle.
 pub struct HnswRsVectorFile(VectorFile);
 
@@ -22,8 +28,17 @@ pub unsafe extern "C" fn hnsw_rs_vector_file_open(
 ) -> *mut HnswRsVectorFile {
     with_status(status, std::ptr::null_mut(), || {
         let path = CStr::from_ptr(path).to_string_lossy().into_owned();
-        let kind = VectorFileKind::from_code(kind)
-            .ok_or_else(|| Error::ParameterConflict(format!("unknown vector file kind {kind}")))?;
+        let kind = match kind {
+            HNSW_VECTOR_FILE_NPY => VectorFileKind::Npy,
+            HNSW_VECTOR_FILE_FVECS => VectorFileKind::Fvecs,
+            HNSW_VECTOR_FILE_BVECS => VectorFileKind::Bvecs,
+            HNSW_VECTOR_FILE_IVECS => VectorFileKind::Ivecs,
+            other => {
+                return Err(Error::ParameterConflict(format!(
+                    "unknown vector file kind {other}"
+                )))
+            }
+        };
         let file = VectorFile::open_as(&path, kind)?;
         Ok(Box::into_raw(Box::new(HnswRsVectorFile(file))))
     })

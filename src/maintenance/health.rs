@@ -40,7 +40,9 @@ impl Hnsw {
     /// Walks every node once (and the graph once from the entry point); readers may run meanwhile.
     pub fn health(&self) -> Health {
         let slots = self.store.slots();
-        let top = self.entry().map_or(0, |(_, level)| level);
+        // One read of the entry point: the layer count and the walk agree even if it moves.
+        let entry = self.entry();
+        let top = entry.map_or(0, |(_, level)| level);
         let params = self.params();
         let mut layers: Vec<LayerHealth> = (0..=top)
             .map(|level| LayerHealth {
@@ -84,12 +86,9 @@ impl Hnsw {
                 layer.degree_mean = sum as f64 / layer.nodes as f64;
             }
         }
-        report.layers = if self.entry().is_some() {
-            layers
-        } else {
-            Vec::new()
-        };
-        report.unreachable = report.live - self.reachable_live(slots);
+        report.layers = if entry.is_some() { layers } else { Vec::new() };
+        report.unreachable =
+            report.live - entry.map_or(0, |(id, _)| self.reachable_live(id, slots));
         report.vector_bytes = (slots * self.dim() * 4) as u64;
         report.link_bytes = (slots * (1 + params.m0) * 4 + self.store.upper_bytes()) as u64;
         report.label_bytes = (self.memory_bytes() - self.store.memory_bytes()) as u64;
@@ -99,10 +98,7 @@ impl Hnsw {
     /// Searchable nodes a walk from the entry point reaches along the lists of every layer
     /// (queries descend to different layer-0 starts), through any node (searches walk through
     /// deleted and retired ones too).
-    fn reachable_live(&self, slots: usize) -> u64 {
-        let Some((entry, _)) = self.entry() else {
-            return 0;
-        };
+    fn reachable_live(&self, entry: u32, slots: usize) -> u64 {
         let mut seen = vec![false; slots];
         let mut queue = vec![entry];
         seen[entry as usize] = true;

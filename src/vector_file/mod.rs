@@ -50,18 +50,6 @@ impl VectorFileKind {
             VectorFileKind::Ivecs => "ivecs",
         }
     }
-
-    /// The format from its code in the C ABI (0 npy, 1 fvecs, 2 bvecs, 3 ivecs).
-    pub fn from_code(code: u32) -> Option<VectorFileKind> {
-        [
-            VectorFileKind::Npy,
-            VectorFileKind::Fvecs,
-            VectorFileKind::Bvecs,
-            VectorFileKind::Ivecs,
-        ]
-        .get(code as usize)
-        .copied()
-    }
 }
 
 /// How one value is stored in the file.

@@ -17,8 +17,13 @@ namespace hnsw {
 //! Rows per block: one output chunk.
 static constexpr idx_t BLOCK_ROWS = STANDARD_VECTOR_SIZE;
 
-//! The format codes of the C ABI (VectorFileKind::from_code).
-enum class VectorFileKind : uint32_t { NPY = 0, FVECS = 1, BVECS = 2, IVECS = 3 };
+//! The format codes of the C ABI.
+enum class VectorFileKind : uint32_t {
+	NPY = HNSW_VECTOR_FILE_NPY,
+	FVECS = HNSW_VECTOR_FILE_FVECS,
+	BVECS = HNSW_VECTOR_FILE_BVECS,
+	IVECS = HNSW_VECTOR_FILE_IVECS
+};
 
 //! The SQL function reading a format.
 static const char *KindFunction(VectorFileKind kind) {
