@@ -155,7 +155,9 @@ bench-filtered: release venv $(VSS_VENV)/.ready
 bench-batch: release venv $(VSS_VENV)/.ready
 	$(VPY) -m scripts.bench.batch
 
+# hnsw vs vss inside the same DuckDB needs the 1.5.5 build too (its archive is cached after the first build).
 bench: release venv $(VSS_VENV)/.ready
+	$(MAKE) DUCKDB_VERSION=1.5.5 release
 	$(VPY) -m scripts.bench.compare
 
 bench-persistence: release venv $(VSS_VENV)/.ready

@@ -1,6 +1,7 @@
-"""Comparison benchmark, one run, one table file, for four engines:
-  - hnsw: this extension on DuckDB 2.0.0,
-  - exact: no index, DuckDB 2.0.0 (brute-force ORDER BY array_distance ... LIMIT 10),
+"""Comparison benchmark, one run, one table file, for five engines:
+  - hnsw: this extension on the default DuckDB (the .venv's),
+  - hnsw-1.5.5: this extension built for DuckDB 1.5.5, run in .venv-vss: the same DuckDB as vss,
+  - exact: no index, the default DuckDB (brute-force ORDER BY array_distance ... LIMIT 10),
   - vss: duckdb==1.5.5 + duckdb-extension-vss==1.5.5 from PyPI, in .venv-vss,
   - hnswlib: the Python package (raw library, no DuckDB).
 Datasets (seed 7; rows times --scale): 100k x 128 clustered, 100k x 128 Gaussian, 50k x 384 clustered;
@@ -15,7 +16,7 @@ Arrow table of 5000 new rows x --scale, 2 threads). Then rows/s of every bulk-lo
 
     make bench    # or: .venv/bin/python -m scripts.bench.compare
                   #     [--datasets clustered-128,gaussian-128,clustered-384] [--scale 1.0] [--queries 200]
-                  #     [--output PATH] [--extension PATH]
+                  #     [--output PATH] [--extension PATH] [--extension-155 PATH]
 """
 import argparse
 import importlib.metadata
@@ -45,7 +46,9 @@ DATASETS = {  # name: (rows at scale 1, dimensions, distribution)
     "gaussian-128": (100_000, 128, "gaussian"),
     "clustered-384": (50_000, 384, "clustered"),
 }
-ENGINES = ("hnsw", "vss", "hnswlib", "exact")
+ENGINES = ("hnsw", "hnsw-1.5.5", "vss", "hnswlib", "exact")
+ON_155 = ("hnsw-1.5.5", "vss")  # engines run by .venv-vss's DuckDB 1.5.5
+EXTENSION_155 = EXTENSION.parent / "v1.5.5" / "hnsw.duckdb_extension"
 STEPS = ("build", "sweep", "insert")
 
 
@@ -65,11 +68,16 @@ def attempt(result, key, measure):
 
 
 def query_form(kind, dim):
-    """The engine's query and how to bind one query vector: a prepared parameter on 2.0.0, a literal on 1.5.5."""
-    if kind == "vss":
+    """The engine's query and how to bind one query vector: a prepared parameter on 2.x, a literal on 1.5.5."""
+    if kind in ON_155:
         return lambda q: (knn_sql(dim, q), [])
     sql = knn_sql(dim)
     return lambda q: (sql, [q.tolist()])
+
+
+def engine_of(kind):
+    """The connect() engine of a benchmark engine: both hnsw builds load the extension file they are given."""
+    return "hnsw" if kind == "hnsw-1.5.5" else kind
 
 
 def index_memory_mib(con):
@@ -93,12 +101,12 @@ def duckdb_build(kind, tmp, extension):
     data, queries = np.load(tmp / "data.npy"), np.load(tmp / "queries.npy")
     result = {"duckdb": duckdb.__version__}
     path = tmp / "items.db"
-    con = connect(path, kind, extension, threads=2, persistent=True)
+    con = connect(path, engine_of(kind), extension, threads=2, persistent=True)
     insert_vectors(con, "items", np.arange(len(data)), data, create=True)
     con.execute("CHECKPOINT")
     result["table_mib"] = file_mib(path)
     if kind != "exact":
-        result["extension_version"] = extension_version(con, kind)
+        result["extension_version"] = extension_version(con, engine_of(kind))
         for threads in (1, 2):
             con.execute(f"SET threads = {threads}")
             attempt(result, f"build_{threads}t_s", lambda: rebuild_index(con))
@@ -116,7 +124,7 @@ def duckdb_build(kind, tmp, extension):
 def duckdb_sweep(kind, tmp, extension):
     """Reopens the built file; latencies and answers for each hnsw_ef_search (one run without index for exact)."""
     queries = np.load(tmp / "queries.npy")
-    con = connect(tmp / "items.db", kind, extension, threads=2, persistent=True)
+    con = connect(tmp / "items.db", engine_of(kind), extension, threads=2, persistent=True)
     form = query_form(kind, queries.shape[1])
 
     def search(q):
@@ -136,7 +144,7 @@ def duckdb_sweep(kind, tmp, extension):
 def duckdb_insert(kind, tmp, extension):
     """Reopens the built file; rows/s of one INSERT ... SELECT of the new rows from an Arrow table (2 threads)."""
     extra = np.load(tmp / "extra.npy")
-    con = connect(tmp / "items.db", kind, extension, threads=2, persistent=True)
+    con = connect(tmp / "items.db", engine_of(kind), extension, threads=2, persistent=True)
     first_id = con.execute("SELECT count(*) FROM items").fetchall()[0][0]
     seconds = timed(lambda: insert_vectors(con, "items", np.arange(first_id, first_id + len(extra)), extra))
     con.close()
@@ -203,14 +211,15 @@ def worker(kind, step, tmp, extension):
     print(json.dumps(result))
 
 
-def run_worker(kind, step, tmp, extension):
+def run_worker(kind, step, tmp, extensions):
     """Runs one step of one engine in a subprocess; a crash or timeout becomes an "error" entry."""
-    python = VSS_PYTHON if kind == "vss" else sys.executable
+    python = VSS_PYTHON if kind in ON_155 else sys.executable
+    extension = extensions[1] if kind == "hnsw-1.5.5" else extensions[0]
     worker_args = ["--worker", kind, "--step", step, "--tmp", tmp, "--extension", extension]
     return worker_json(python, __spec__.name, worker_args, step, timeout=STEP_TIMEOUT_S)
 
 
-def run_engine(kind, tmp, extension):
+def run_engine(kind, tmp, extensions):
     """Runs the steps of one engine in order in its own directory; later steps skip if the build step failed."""
     engine_dir = tmp / kind
     engine_dir.mkdir()
@@ -223,12 +232,12 @@ def run_engine(kind, tmp, extension):
         if step != "build" and "error" in results["build"]:
             results[step] = {"error": "skipped: the build step failed"}
         else:
-            results[step] = run_worker(kind, step, engine_dir, extension)
+            results[step] = run_worker(kind, step, engine_dir, extensions)
         print(f"{time.perf_counter() - start:.1f} s", flush=True)
     return results
 
 
-def run_dataset(name, scale, query_count, extension):
+def run_dataset(name, scale, query_count, extensions):
     """Generates one dataset and its ground truth, runs every engine on it; returns (shape, truth, results)."""
     base_rows, dim, distribution = DATASETS[name]
     rows = max(K, round(base_rows * scale))
@@ -242,7 +251,7 @@ def run_dataset(name, scale, query_count, extension):
             np.save(tmp / file_name, array)
         results = {}
         for kind in ENGINES:
-            results[kind] = run_engine(kind, tmp, extension)
+            results[kind] = run_engine(kind, tmp, extensions)
     return {"rows": rows, "dim": dim, "distribution": distribution, "extra_rows": extra_rows}, truth, results
 
 
@@ -329,8 +338,11 @@ def ratio(a, b):
     return "n/a"
 
 
+PAIRS = (("hnsw", "vss"), ("hnsw", "hnswlib"), ("hnsw-1.5.5", "vss"))  # (subject, peer) rows of the ratio table
+
+
 def ratio_rows(name, results, points):
-    """Ratio table rows for one dataset: hnsw vs vss and hnsw vs hnswlib."""
+    """Ratio table rows for one dataset: each (subject, peer) of PAIRS."""
     exact_p50 = points["exact"][0].get("p50")
 
     def at_target(kind):
@@ -340,16 +352,17 @@ def ratio_rows(name, results, points):
             return None, "n/a (error)" if all("error" in p for p in points[kind]) else "not reached"
         return point["p50"], f"ef={point['ef']}: {point['p50']:.2f} ms ({ratio(exact_p50, point['p50'])} vs exact)"
 
-    def build_ratio(key, peer):
-        """hnsw / peer for one build-step figure."""
-        return ratio(figure(results["hnsw"], "build", key), figure(results[peer], "build", key))
+    def build_ratio(key, subject, peer):
+        """subject / peer for one build-step figure."""
+        return ratio(figure(results[subject], "build", key), figure(results[peer], "build", key))
 
-    hnsw_p50, hnsw_text = at_target("hnsw")
     rows = []
-    for peer in ("vss", "hnswlib"):
+    for subject, peer in PAIRS:
+        subject_p50, subject_text = at_target(subject)
         peer_p50, peer_text = at_target(peer)
-        rows.append(f"| {name} | {peer} | {build_ratio('build_2t_s', peer)} | {build_ratio('memory_mib', peer)} "
-                    f"| {hnsw_text} | {peer_text} | {ratio(hnsw_p50, peer_p50)} |")
+        rows.append(f"| {name} | {subject} | {peer} | {build_ratio('build_2t_s', subject, peer)} "
+                    f"| {build_ratio('memory_mib', subject, peer)} | {subject_text} | {peer_text} "
+                    f"| {ratio(subject_p50, peer_p50)} |")
     return rows
 
 
@@ -364,6 +377,7 @@ def versions(sections):
         return "?"
 
     return (f"DuckDB {first('hnsw', 'duckdb')} with hnsw {first('hnsw', 'extension_version')}; "
+            f"DuckDB {first('hnsw-1.5.5', 'duckdb')} with hnsw {first('hnsw-1.5.5', 'extension_version')}; "
             f"DuckDB {first('vss', 'duckdb')} with vss {first('vss', 'vss_package')} "
             f"(extension_version {first('vss', 'extension_version')}); hnswlib {first('hnswlib', 'hnswlib')}")
 
@@ -386,10 +400,12 @@ def report(sections, args, seconds):
         "holds in memory), used as a proxy.",
         "- file: DuckDB file (+ WAL) after CHECKPOINT with the index (vss with SET "
         "hnsw_enable_experimental_persistence = true); exact: the table-only file; hnswlib: the save_index file.",
+        "- hnsw-1.5.5: this extension built for DuckDB 1.5.5 (make DUCKDB_VERSION=1.5.5), run by .venv-vss's "
+        "DuckDB 1.5.5 like vss and queried like vss (literal query vector).",
         "- queries: one client, one query at a time, SET threads = 2. hnsw and exact: `SELECT id FROM items ORDER "
         "BY array_distance(v, ?::FLOAT[d]) LIMIT 10` with the query as a prepared parameter; vss: the same with the "
         "query vector as a literal `[...]::FLOAT[d]` (DuckDB 1.5.5's Python client binds a FLOAT[d] list parameter "
-        "in ~35 ms, so literals are its fast path); hnswlib: knn_query(q, k=10, num_threads=1). ef = SET "
+        "in ~35 ms, so literals are its fast path; hnsw-1.5.5 is queried the same way); hnswlib: knn_query(q, k=10, num_threads=1). ef = SET "
         f"hnsw_ef_search / set_ef; {WARMUP_QUERIES} untimed warm-up queries per ef; QPS = 1000 / mean latency (ms).",
         "- insert: one INSERT INTO items SELECT ... FROM an Arrow table of new rows (new ids, same distribution) "
         "into the indexed table with SET threads = 2 (exact: no index); hnswlib: add_items(num_threads=2).",
@@ -400,11 +416,13 @@ def report(sections, args, seconds):
     lines += [
         "## Ratios",
         "",
-        f"hnsw / peer (below 1x: hnsw smaller or faster). At target: the smallest swept ef with recall@10 >= "
+        f"subject / peer (below 1x: the subject is smaller or faster). hnsw-1.5.5 vs vss: the same DuckDB 1.5.5, "
+        f"same process type, same query form. At target: the smallest swept ef with recall@10 >= "
         f"{RECALL_TARGET}, its p50 and the speed-up of that p50 over exact's p50.",
         "",
-        "| dataset | peer | build 2t | memory | hnsw at target | peer at target | p50 at target (hnsw / peer) |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | subject | peer | build 2t | memory | subject at target | peer at target "
+        "| p50 at target (subject / peer) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, _, _, results, points in sections:
         lines += ratio_rows(name, results, points)
@@ -431,6 +449,8 @@ def main():
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--output", type=pathlib.Path, default=OUTPUT)
     ap.add_argument("--extension", type=pathlib.Path, default=EXTENSION)
+    ap.add_argument("--extension-155", type=pathlib.Path, default=EXTENSION_155,
+                    help="the extension built for DuckDB 1.5.5 (make DUCKDB_VERSION=1.5.5 release)")
     ap.add_argument("--worker", choices=ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     ap.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -444,11 +464,14 @@ def main():
     if unknown:
         sys.exit(f"unknown dataset(s) {', '.join(unknown)}; choose from {', '.join(DATASETS)}")
     require_vss_and_extension(args.extension, "bench")
+    if not args.extension_155.exists():
+        sys.exit(f"missing {args.extension_155}: run `make DUCKDB_VERSION=1.5.5 release` or pass --extension-155")
+    extensions = (args.extension.resolve(), args.extension_155.resolve())
     start = time.perf_counter()
     sections = []
     for name in names:
         print(f"{name} ...", flush=True)
-        shape, truth, results = run_dataset(name, args.scale, args.queries, args.extension.resolve())
+        shape, truth, results = run_dataset(name, args.scale, args.queries, extensions)
         sections.append((name, shape, len(truth), results, sweep_points(results, truth)))
     text = report(sections, args, time.perf_counter() - start) + bulk_loading_section(args.scale)
     write_report(args.output, text.splitlines())

@@ -12,10 +12,11 @@ size; Parquet and CSV keep their columns and only the embedding column is cast. 
 length is checked first: a file with other dimensions than the table is refused with both
 numbers, before anything is inserted.
 
-Measure rows/s of every path (NumPy via Arrow, Parquet, CSV, .npy helper, row-by-row inserts with
-a list parameter; the last also on DuckDB 1.5.5 from .venv-vss if present):
+Measure rows/s of every path (NumPy via Arrow, Parquet, CSV, .npy helper, the extension's
+read_npy / read_fvecs table functions, row-by-row inserts with a list parameter; the last also on
+DuckDB 1.5.5 from .venv-vss if present):
 
-    .venv/bin/python -m scripts.load.bulk_load --bench [--rows N] [--dim N]
+    .venv/bin/python -m scripts.load.bulk_load --bench [--rows N] [--dim N] [--extension PATH]
 """
 import argparse
 import json
@@ -143,7 +144,16 @@ def bench_row_inserts(rows, dim):
     return {"duckdb": duckdb.__version__, "rows_per_s": rate(rows, seconds), "ms_per_row": seconds * 1000 / rows}
 
 
-def bench(rows, dim):
+def write_fvecs(path, vectors):
+    """Writes float32 rows in the .fvecs layout: each row is its int32 dimension, then its floats."""
+    rows, dim = vectors.shape
+    out = np.empty((rows, dim + 1), dtype=np.float32)
+    out[:, 0] = np.array([dim], dtype=np.int32).view(np.float32)[0]
+    out[:, 1:] = vectors
+    out.tofile(path)
+
+
+def bench(rows, dim, extension):
     """Rows/s of every loading path, printed as a markdown table."""
     vectors = gaussian(rows, dim, seed=7)
     results = []
@@ -151,8 +161,9 @@ def bench(rows, dim):
         tmp = pathlib.Path(tmp)
         arrow = pa.table({"id": np.arange(rows), "embedding": vector_array(vectors)})
         np.save(tmp / "v.npy", vectors)
+        write_fvecs(tmp / "v.fvecs", vectors)
         pq.write_table(arrow, tmp / "v.parquet")
-        con = duckdb.connect()
+        con = connect(extension=extension)
         con.register("arrow_rows", arrow)
         con.execute(f"COPY (SELECT id, embedding::FLOAT[{dim}]::VARCHAR AS embedding FROM arrow_rows) "
                     f"TO {sql_string(tmp / 'v.csv')} (HEADER)")
@@ -169,6 +180,10 @@ def bench(rows, dim):
             (".npy file (scripts/load/bulk_load.py)", lambda: load_file(con, "t", tmp / "v.npy")),
             ("CSV file, '[...]' text (scripts/load/bulk_load.py, read_csv)",
              lambda: load_file(con, "t", tmp / "v.csv")),
+            (".npy file, SQL: INSERT INTO t SELECT * FROM read_npy(...)",
+             lambda: con.execute(f"INSERT INTO t SELECT * FROM read_npy({sql_string(tmp / 'v.npy')})")),
+            (".fvecs file, SQL: INSERT INTO t SELECT * FROM read_fvecs(...)",
+             lambda: con.execute(f"INSERT INTO t SELECT * FROM read_fvecs({sql_string(tmp / 'v.fvecs')})")),
         ]
         for name, action in paths:
             fresh()
@@ -208,7 +223,7 @@ def main():
         print(json.dumps(bench_row_inserts(args.bench_row_inserts, args.dim)))
         return
     if args.bench:
-        bench(args.rows, args.dim)
+        bench(args.rows, args.dim, args.extension)
         return
     if not (args.database and args.table and args.file):
         ap.error("expected DATABASE TABLE FILE (or --bench)")
