@@ -17,17 +17,22 @@ namespace hnsw {
 
 void BindHNSWIndexes(ClientContext &context, DataTableInfo &table_info) {
 	// After a reopen, indexes stay unbound until a write; a query binds them itself (cheap: the
-	// pages are read on first use).
-	bool unbound = false;
+	// pages are read on first use). DuckDB binds by the type name exactly as stored, which keeps
+	// the case the user wrote (USING hnsw), so each spelling found is bound.
+	vector<string> types;
 	ForEachHNSWIndex(
 	    table_info,
 	    [&](const IndexEntryRef &entry) {
-		    unbound = entry->GetBindState() != IndexBindState::BOUND;
-		    return !unbound;
+		    string type = entry->GetIndexType();
+		    if (entry->GetBindState() != IndexBindState::BOUND &&
+		        std::find(types.begin(), types.end(), type) == types.end()) {
+			    types.push_back(type);
+		    }
+		    return true;
 	    },
 	    true);
-	if (unbound) {
-		BindIndexesOfType(context, table_info, HNSWIndex::TYPE_NAME);
+	for (auto &type : types) {
+		BindIndexesOfType(context, table_info, type);
 	}
 }
 

@@ -37,7 +37,8 @@ unique_ptr<IndexWriteHandle<HNSWIndex>> WriteHNSWIndex(const HNSWIndexRef &ref);
 //! `include_unbound`) while its index list is locked, until `fn` returns false.
 template <class FUNC> void ForEachHNSWIndex(DataTableInfo &table_info, FUNC &&fn, bool include_unbound = false) {
 	ForEachIndexEntry(table_info, [&](const IndexEntryRef &entry) {
-		if (entry->GetIndexType() != HNSWIndex::TYPE_NAME ||
+		// CREATE INDEX keeps the type's spelling (USING hnsw): the name is case-insensitive.
+		if (!StringUtil::CIEquals(entry->GetIndexType(), HNSWIndex::TYPE_NAME) ||
 		    (!include_unbound && entry->GetBindState() != IndexBindState::BOUND)) {
 			return true;
 		}
