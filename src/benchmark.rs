@@ -134,7 +134,7 @@ impl Hnsw {
         Ok(out)
     }
 
-    /// The smallest ef (doubling from `k`, then halving the gap) whose recall@k on `queries`
+    /// The smallest ef (doubling from `k`, then halving the gap, never below `k`) whose recall@k on `queries`
     /// reaches `target`, with every point measured; None when even [`TUNE_EF_MAX`] falls short.
     pub fn tune_ef(
         &self,
@@ -150,7 +150,8 @@ impl Hnsw {
         }
         let truth = self.exact_top_k(queries, k, threads)?;
         let mut points = Vec::new();
-        let (mut low, mut ef) = (0usize, k.max(1));
+        // A search returns k rows whatever its ef, so no ef below k is tried.
+        let (mut low, mut ef) = (k.saturating_sub(1), k.max(1));
         let high = loop {
             let point = self.measure(queries, &truth, k, ef)?;
             let reached = point.recall >= target;

@@ -72,6 +72,10 @@ fn tuning_finds_the_smallest_ef_it_measured_reaching_the_target() {
         assert!(ef - last.ef <= (ef / 16).max(1), "{points:?}");
     }
     assert!(points.windows(2).all(|w| w[0].ef < w[1].ef));
+    // A target reached at ef = k stops there: a search returns k rows whatever its ef.
+    let (easy, points) = index.tune_ef(&queries, 10, 0.05, 2).unwrap();
+    assert_eq!(easy, Some(10));
+    assert!(points.iter().all(|p| p.ef >= 10), "{points:?}");
     assert!(index.tune_ef(&queries, 10, 1.5, 2).is_err());
     assert!(index.measure(&queries[..DIM - 1], &[], 10, 10).is_err());
 }

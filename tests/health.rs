@@ -104,6 +104,8 @@ fn layers_degrees_states_and_bytes() {
         (health.live, health.deleted, health.free_slots),
         (3_000, 1_000, 0)
     );
+    // A third of the live rows deleted: past the compaction share, nothing freed yet.
+    assert!(health.compaction_due && !health.rebuild_advised);
     index.compact(1);
     let health = index.health();
     assert_eq!(
@@ -112,6 +114,17 @@ fn layers_degrees_states_and_bytes() {
     );
     assert_eq!(health.layers[0].nodes, 3_000);
     assert_eq!(health.unreachable, 0);
+    // 1,000 free slots against 3,000 live rows: no rebuild needed.
+    assert!(!health.compaction_due && !health.rebuild_advised);
+
+    // Deleting all but 1,000 and compacting leaves 3,000 free slots: a rebuild would return them.
+    for label in (0..n as u64).filter(|l| l % 4 != 0).skip(1_000) {
+        assert!(index.delete(label));
+    }
+    index.compact(1);
+    let health = index.health();
+    assert_eq!((health.live, health.free_slots), (1_000, 3_000));
+    assert!(!health.compaction_due && health.rebuild_advised);
 }
 
 #[test]

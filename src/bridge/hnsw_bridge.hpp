@@ -27,5 +27,9 @@ void RegisterWriteOptimizer(ExtensionLoader &loader);
 void RegisterIndexInfoFunctions(ExtensionLoader &loader);
 //! read_npy / read_fvecs / read_bvecs / read_ivecs: embedding files as rows.
 void RegisterReadVectorFunctions(ExtensionLoader &loader);
+//! hnsw_benchmark / hnsw_tune: recall and search cost per ef against exact search
+void RegisterBenchmarkFunctions(ExtensionLoader &loader);
+//! hnsw_index_health(index): layers, degrees, unreachable rows, bytes, and what needs action
+void RegisterIndexHealthFunction(ExtensionLoader &loader);
 } // namespace hnsw
 } // namespace duckdb

@@ -18,6 +18,8 @@ static void Register(ExtensionLoader &loader) {
 	RegisterWriteOptimizer(loader);
 	RegisterIndexInfoFunctions(loader);
 	RegisterReadVectorFunctions(loader);
+	RegisterBenchmarkFunctions(loader);
+	RegisterIndexHealthFunction(loader);
 }
 
 } // namespace hnsw

@@ -137,6 +137,8 @@ typedef struct HnswHealth {
   uint64_t vector_bytes;
   uint64_t link_bytes;
   uint64_t label_bytes;
+  bool compaction_due;
+  bool rebuild_advised;
 } HnswHealth;
 
 #ifdef __cplusplus

@@ -475,6 +475,8 @@ pub struct HnswHealth {
     pub vector_bytes: u64,
     pub link_bytes: u64,
     pub label_bytes: u64,
+    pub compaction_due: bool,
+    pub rebuild_advised: bool,
 }
 
 /// Walks the index for its health report into `*out`.
@@ -505,6 +507,8 @@ pub unsafe extern "C" fn hnsw_rs_index_health(
             vector_bytes: h.vector_bytes,
             link_bytes: h.link_bytes,
             label_bytes: h.label_bytes,
+            compaction_due: h.compaction_due,
+            rebuild_advised: h.rebuild_advised,
         };
         for (i, layer) in h.layers.iter().take(HNSW_HEALTH_LAYERS).enumerate() {
             report.layer_nodes[i] = layer.nodes;

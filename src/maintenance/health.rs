@@ -1,6 +1,7 @@
 //! An index's health report: how full its neighbour lists are per layer, which live rows a search
 //! can no longer reach, how much of it is deleted or retired, and where its memory goes.
 
+use super::COMPACT_DELETED_PERCENT;
 use crate::graph::{Hnsw, COPY, DELETED, FREE, RETIRED};
 use std::sync::atomic::Ordering;
 
@@ -34,6 +35,11 @@ pub struct Health {
     pub vector_bytes: u64,
     pub link_bytes: u64,
     pub label_bytes: u64,
+    /// Deleted nodes reached the share at which a checkpoint compacts them
+    /// ([`COMPACT_DELETED_PERCENT`]); until then searches still walk them.
+    pub compaction_due: bool,
+    /// At least half the slots are free after compaction: only a rebuild returns their memory.
+    pub rebuild_advised: bool,
 }
 
 impl Hnsw {
@@ -92,6 +98,10 @@ impl Hnsw {
         report.vector_bytes = (slots * self.dim() * 4) as u64;
         report.link_bytes = (slots * (1 + params.m0) * 4 + self.store.upper_bytes()) as u64;
         report.label_bytes = (self.memory_bytes() - self.store.memory_bytes()) as u64;
+        report.compaction_due = report.deleted > 0
+            && report.deleted * 100 >= report.live * COMPACT_DELETED_PERCENT as u64;
+        report.rebuild_advised =
+            report.free_slots > 0 && report.free_slots >= report.live + report.copies;
         report
     }
 

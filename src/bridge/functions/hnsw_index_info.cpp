@@ -103,9 +103,37 @@ static void CompactPragma(ClientContext &context, const FunctionParameters &para
 	(*handle)->Compact();
 }
 
+//! A name as a double-quoted SQL identifier.
+static string QuotedName(const string &name) {
+	return "\"" + StringUtil::Replace(name, "\"", "\"\"") + "\"";
+}
+
+//! PRAGMA hnsw_set_ef_search('name', ef): the index's default ef_search from now on, stored with
+//! it. Returns the statement DuckDB runs next: the index's comment set to itself, a catalog
+//! change that makes the next checkpoint happen even if nothing else was written (a checkpoint
+//! with an empty write-ahead log is skipped), so the new value reaches the file.
+static string SetEfSearchPragma(ClientContext &context, const FunctionParameters &parameters) {
+	if (parameters.values[0].IsNull() || parameters.values[1].IsNull()) {
+		throw InvalidInputException("hnsw_set_ef_search: expected an index name and an ef_search, got NULL");
+	}
+	auto ef = parameters.values[1].GetValue<int64_t>();
+	CheckEfSearch(ef, "hnsw_set_ef_search");
+	auto ref = FindHNSWIndex(context, parameters.values[0].GetValue<string>());
+	{
+		auto handle = WriteHNSWIndex(ref);
+		(*handle)->SetEfSearch(ef);
+	}
+	auto &index = ref.catalog_entry;
+	return StringUtil::Format("COMMENT ON INDEX %s.%s.%s IS %s", QuotedName(NameText(index.catalog.GetName())),
+	                          QuotedName(NameText(index.GetSchemaName())), QuotedName(NameText(index.name)),
+	                          index.comment.IsNull() ? string("NULL") : index.comment.ToSQLString());
+}
+
 void RegisterIndexInfoFunctions(ExtensionLoader &loader) {
 	loader.RegisterFunction(TableFunction("pragma_hnsw_index_info", {}, InfoFunction, InfoBind, InfoInit));
 	loader.RegisterFunction(PragmaFunction::PragmaCall("hnsw_compact_index", CompactPragma, {LogicalType::VARCHAR}));
+	loader.RegisterFunction(PragmaFunction::PragmaCall("hnsw_set_ef_search", SetEfSearchPragma,
+	                                                   {LogicalType::VARCHAR, LogicalType::BIGINT}));
 }
 
 } // namespace hnsw

@@ -33,7 +33,15 @@ case_insensitive_map_t<Value> HNSWIndex::StorageOptions(const case_insensitive_m
 	if (!graph.Pending() && !graph.Reason().empty()) {
 		result[STORAGE_UNUSABLE_KEY] = Value(graph.Reason());
 	}
+	if (ef_search_stored) {
+		result[STORAGE_EF_SEARCH_KEY] = Value::BIGINT(options.params.ef_search);
+	}
 	return result;
+}
+
+void HNSWIndex::SetEfSearch(int64_t ef) {
+	options.params.ef_search = NumericCast<decltype(options.params.ef_search)>(ef);
+	ef_search_stored = true;
 }
 
 HNSWPageStore &HNSWIndex::SyncStore() {
@@ -307,6 +315,10 @@ unique_ptr<HNSWIndex> HNSWIndex::FromStorage(CreateIndexInput &input, const HNSW
 	}
 	try {
 		auto result = unusable(string());
+		auto ef_search = info.options.find(STORAGE_EF_SEARCH_KEY);
+		if (ef_search != info.options.end()) {
+			result->SetEfSearch(ef_search->second.GetValue<int64_t>());
+		}
 		auto &store = result->Store();
 		store.Open(info);
 		result->graph.LoadLater([&store]() { return store.Load(); });

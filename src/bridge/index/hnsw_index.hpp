@@ -94,6 +94,9 @@ public:
 	                     const unordered_set<row_t> *skip = nullptr);
 	//! Threads of the database's scheduler.
 	idx_t SchedulerThreads() const;
+	//! Sets the ef_search searches use by default; stored with the index from the next checkpoint
+	//! on. The caller holds exclusive access (a write handle).
+	void SetEfSearch(int64_t ef);
 	//! Remembers the table's row groups, so appends can keep its last row group small (below).
 	void AttachTable(DataTable &table) const;
 
@@ -117,6 +120,8 @@ private:
 	case_insensitive_map_t<Value> StorageOptions(const case_insensitive_map_t<Value> &options) const;
 
 	HNSWOptions options;
+	//! ef_search was set after CREATE INDEX (by the pragma, now or in an earlier session).
+	bool ef_search_stored = false;
 	//! The graph, read from the stored pages on first use.
 	LazyGraph graph;
 	unique_ptr<HNSWPageStore> store;
@@ -126,6 +131,9 @@ private:
 	//! True from a checkpoint (or CREATE INDEX, or loading from the file) until the next append.
 	atomic<bool> rows_checkpointed{true};
 };
+
+//! Throws the core's error (with the allowed range) if `ef` is not a valid ef_search.
+void CheckEfSearch(int64_t ef, const string &context);
 
 } // namespace hnsw
 } // namespace duckdb

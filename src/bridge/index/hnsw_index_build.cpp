@@ -222,18 +222,20 @@ static unique_ptr<BoundIndex> HNSWCreateInstance(CreateIndexInput &input) {
 	}
 }
 
-//! Validates SET hnsw_ef_search.
-static void SetEfSearch(ClientContext &context, SetScope scope, Value &parameter) {
-	if (parameter.IsNull()) {
-		return;
-	}
-	auto ef = parameter.GetValue<int64_t>();
+void CheckEfSearch(int64_t ef, const string &context) {
 	auto params = hnsw_rs_default_params();
 	params.dim = 1;
 	params.ef_search = ef;
 	CoreStatus status;
 	hnsw_rs_params_check(&params, status.Out());
-	status.Check("hnsw_ef_search");
+	status.Check(context);
+}
+
+//! Validates SET hnsw_ef_search.
+static void SetEfSearch(ClientContext &context, SetScope scope, Value &parameter) {
+	if (!parameter.IsNull()) {
+		CheckEfSearch(parameter.GetValue<int64_t>(), "hnsw_ef_search");
+	}
 }
 
 void RegisterIndexType(ExtensionLoader &loader) {

@@ -20,6 +20,8 @@ constexpr const char *STORAGE_FORMAT_KEY = "hnsw_storage_format";
 constexpr const char *STORAGE_FORMAT = "duckdb-hnsw-paged-v3";
 //! Why a stored index cannot be used, persisted so that the reason survives a reopen.
 constexpr const char *STORAGE_UNUSABLE_KEY = "hnsw_unusable_reason";
+//! Storage option: the ef_search set by PRAGMA hnsw_set_ef_search (it overrides CREATE INDEX's).
+constexpr const char *STORAGE_EF_SEARCH_KEY = "hnsw_ef_search";
 
 class HNSWPageStore {
 public:

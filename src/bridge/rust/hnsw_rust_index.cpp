@@ -168,6 +168,58 @@ HnswStats RustIndex::Stats() const {
 	return stats;
 }
 
+HnswHealth RustIndex::Health() const {
+	HnswHealth health{};
+	CoreStatus status;
+	hnsw_rs_index_health(handle, &health, status.Out());
+	status.Check("hnsw_index_health");
+	return health;
+}
+
+vector<uint64_t> RustIndex::ExactTopK(const vector<float> &queries, idx_t k, idx_t threads) const {
+	auto dim = NumericCast<idx_t>(Params().dim);
+	auto count = queries.size() / dim;
+	vector<uint64_t> truth(count * k, HNSW_NO_LABEL);
+	CoreStatus status;
+	hnsw_rs_index_exact_top_k(handle, queries.data(), count, k, threads, truth.data(), status.Out());
+	status.Check("exact search");
+	return truth;
+}
+
+HnswBenchPoint RustIndex::Measure(const vector<float> &queries, const vector<uint64_t> &truth, idx_t k,
+                                  idx_t ef) const {
+	auto count = truth.size() / k;
+	HnswBenchPoint point{};
+	CoreStatus status;
+	hnsw_rs_index_measure(handle, queries.data(), count, truth.data(), k, ef, &point, status.Out());
+	status.Check("search at ef " + std::to_string(ef));
+	return point;
+}
+
+vector<float> RustIndex::SampleQueries(idx_t count, uint64_t seed) const {
+	auto dim = NumericCast<idx_t>(Params().dim);
+	vector<float> queries(count * dim);
+	CoreStatus status;
+	auto sampled = hnsw_rs_index_sample_queries(handle, count, seed, queries.data(), status.Out());
+	status.Check("sampling queries");
+	queries.resize(sampled * dim);
+	return queries;
+}
+
+idx_t RustIndex::TuneEf(const vector<float> &queries, idx_t k, double target, idx_t threads,
+                        vector<HnswBenchPoint> &points) const {
+	auto dim = NumericCast<idx_t>(Params().dim);
+	// Doubling from k to the maximum, then halving the gap: a few dozen points at most.
+	points.assign(64, HnswBenchPoint{});
+	size_t measured = 0;
+	CoreStatus status;
+	auto ef = hnsw_rs_index_tune_ef(handle, queries.data(), queries.size() / dim, k, target, threads, points.data(),
+	                                points.size(), &measured, status.Out());
+	status.Check("hnsw_tune");
+	points.resize(measured);
+	return ef;
+}
+
 idx_t RustIndex::CompactIfDue(idx_t threads, bool force) {
 	CoreStatus status;
 	auto reclaimed = hnsw_rs_index_compact_if_due(handle, threads, force, status.Out());

@@ -66,6 +66,20 @@ public:
 	                         float max_distance, const HnswFilterSettings &settings, vector<row_t> &row_ids,
 	                         HnswFilterReport &report) const;
 	HnswStats Stats() const;
+	//! Walks the graph for hnsw_index_health (see Hnsw::health).
+	HnswHealth Health() const;
+	//! The exact top k labels of each of n row-major queries on `threads` threads, n * k labels
+	//! padded with HNSW_NO_LABEL where the index holds fewer than k rows.
+	vector<uint64_t> ExactTopK(const vector<float> &queries, idx_t k, idx_t threads) const;
+	//! Recall@k against `truth` (from ExactTopK), distances per query and the latency of single
+	//! searches at `ef`, run one after another.
+	HnswBenchPoint Measure(const vector<float> &queries, const vector<uint64_t> &truth, idx_t k, idx_t ef) const;
+	//! Up to `count` queries near stored rows but not on them (see Hnsw::sample_queries).
+	vector<float> SampleQueries(idx_t count, uint64_t seed) const;
+	//! The smallest ef reaching `target` recall@k (0: none up to the tuning maximum) and every
+	//! point measured on the way, ef ascending.
+	idx_t TuneEf(const vector<float> &queries, idx_t k, double target, idx_t threads,
+	             vector<HnswBenchPoint> &points) const;
 	//! Compacts deleted nodes once they are worth it (any, if `force`) with up to `threads`
 	//! threads; returns the slots freed. The caller holds exclusive access.
 	idx_t CompactIfDue(idx_t threads, bool force);
