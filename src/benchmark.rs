@@ -22,6 +22,9 @@ pub struct BenchPoint {
     pub qps: f64,
 }
 
+/// Queries answered together in one pass over the stored vectors by `exact_top_k`.
+const EXACT_BLOCK: usize = 16;
+
 /// The largest ef `tune_ef` tries before giving up on a target.
 pub const TUNE_EF_MAX: usize = 4096;
 
@@ -32,16 +35,19 @@ impl Hnsw {
         let answers = Mutex::new(vec![Vec::new(); count]);
         for_each_block(
             count,
-            8,
-            8,
+            EXACT_BLOCK,
+            EXACT_BLOCK,
             threads,
             || (),
             |_, rows| {
-                for q in rows {
-                    let found =
-                        self.search_exact(&queries[q * self.dim()..(q + 1) * self.dim()], k)?;
-                    let labels = found.iter().map(|n| n.label).collect();
-                    answers.lock().unwrap_or_else(|e| e.into_inner())[q] = labels;
+                let block: Vec<&[f32]> = rows
+                    .clone()
+                    .map(|q| &queries[q * self.dim()..(q + 1) * self.dim()])
+                    .collect();
+                let found = self.search_exact_many(&block, k)?;
+                let mut answers = answers.lock().unwrap_or_else(|e| e.into_inner());
+                for (q, neighbors) in rows.zip(found) {
+                    answers[q] = neighbors.iter().map(|n| n.label).collect();
                 }
                 Ok::<(), Error>(())
             },

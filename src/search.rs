@@ -287,6 +287,51 @@ impl Hnsw {
             .collect())
     }
 
+    /// [`Hnsw::search_exact`] for several queries in one pass over the nodes: each stored vector
+    /// is read once for all of them, so a block of queries costs about one query's memory
+    /// traffic (one pass per query is bound by memory bandwidth, not by the distances).
+    pub fn search_exact_many(&self, queries: &[&[f32]], k: usize) -> Result<Vec<Vec<Neighbor>>> {
+        let mut prepared = Vec::with_capacity(queries.len());
+        for query in queries {
+            let mut q = Vec::new();
+            self.prepare_into(query, &mut q)?;
+            prepared.push(q);
+        }
+        let mut best: Vec<BinaryHeap<Scored>> = (0..queries.len())
+            .map(|_| BinaryHeap::with_capacity(k + 1))
+            .collect();
+        for id in 0..self.store.slots() as u32 {
+            if self.store.has_state(id, HIDDEN | FREE) {
+                continue;
+            }
+            let vector = self.store.vector(id);
+            for (q, heap) in prepared.iter().zip(best.iter_mut()) {
+                let scored = Scored {
+                    dist: self.dist.eval(q, vector),
+                    id,
+                };
+                if heap.len() < k {
+                    heap.push(scored);
+                } else if heap.peek().is_some_and(|worst| scored < *worst) {
+                    heap.pop();
+                    heap.push(scored);
+                }
+            }
+        }
+        Ok(best
+            .into_iter()
+            .map(|heap| {
+                heap.into_sorted_vec()
+                    .into_iter()
+                    .map(|c| Neighbor {
+                        label: self.store.label(c.id),
+                        distance: c.dist,
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Searches with a prepared query; leaves the best `ef` nodes without any `hide` state bit,
     /// sorted, in `s.sorted`.
     pub(crate) fn search_prepared(&self, s: &mut SearchScratch, q: &[f32], ef: usize, hide: u32) {
