@@ -23,7 +23,9 @@ DUCKDB_ARCHIVE := $(shell DUCKDB_VERSION=$(DUCKDB_VERSION) $(PYTHON) scripts/bui
 
 CXX ?= g++
 CXXFLAGS := -std=c++17 -O2 -fPIC -DNDEBUG -ffunction-sections -fdata-sections -Wall -Wno-unused-parameter \
-	-DHNSW_DUCKDB_VERSION=$(DUCKDB_VERSION_NUMBER) -Isrc/bridge -Isrc/ffi -I$(DUCKDB_INCLUDE)
+	-DHNSW_DUCKDB_VERSION=$(DUCKDB_VERSION_NUMBER) -Isrc/bridge -Isrc/ffi -I$(DUCKDB_INCLUDE) \
+	-I$(DUCKDB_INCLUDE)/../../third_party/fmt/include
+# (Some DuckDB 2.0 headers, e.g. database_manager.hpp, include fmt through cast_helpers.hpp.)
 # The bridge, one folder per kind of DuckDB hook; the C ABI header is generated (make header).
 FFI_HDR := src/ffi/hnsw_ffi.h
 BRIDGE_SRC := $(shell find src/bridge -name '*.cpp')

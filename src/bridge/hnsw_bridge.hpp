@@ -11,6 +11,8 @@ namespace hnsw {
 void RegisterVersionFunctions(ExtensionLoader &loader);
 //! array_l2sq_distance, array_l1_distance, array_normalize
 void RegisterDistanceFunctions(ExtensionLoader &loader);
+//! At LOAD, before the index type exists: unsticks tables a write before LOAD left binding forever
+void ResetStuckIndexBinds(ExtensionLoader &loader);
 //! Index type HNSW (CREATE INDEX ... USING HNSW) and the setting hnsw_ef_search
 void RegisterIndexType(ExtensionLoader &loader);
 //! The settings of filtered searches (hnsw_filter_exact_max_matches, ...)

@@ -753,6 +753,20 @@ template <class FUNC> void ForEachIndexEntry(DataTableInfo &table_info, FUNC &&f
 inline void BindIndexesOfType(ClientContext &context, DataTableInfo &table_info, const string &index_type) {
 	table_info.BindIndexes(context, index_type);
 }
+
+//! Sets the table's index entries of a type (any case) left in state BINDING back to UNBOUND;
+//! returns how many.
+inline idx_t ResetBindingIndexes(DataTableInfo &table_info, const string &index_type) {
+	idx_t reset = 0;
+	for (const auto &entry : table_info.GetIndexes().IndexEntries()) {
+		if (entry->GetBindState() == IndexBindState::BINDING &&
+		    StringUtil::CIEquals(entry->GetIndexType(), index_type)) {
+			entry->SetBindState(IndexBindState::UNBOUND);
+			reset++;
+		}
+	}
+	return reset;
+}
 #else
 //! The base class of the HNSW index: before DuckDB 2.0 GetInMemorySize and
 //! GetConstraintViolationMessage are not const; these forward to the const forms it implements.
@@ -905,6 +919,21 @@ template <class FUNC> void ForEachIndexEntry(DataTableInfo &table_info, FUNC &&f
 //! Binds the table's unbound indexes of one type.
 inline void BindIndexesOfType(ClientContext &context, DataTableInfo &table_info, const string &index_type) {
 	table_info.BindIndexes(context, index_type.c_str());
+}
+
+//! Sets the table's index entries of a type (any case) left in state BINDING back to UNBOUND;
+//! returns how many.
+inline idx_t ResetBindingIndexes(DataTableInfo &table_info, const string &index_type) {
+	idx_t reset = 0;
+	IndexListLock entries(table_info.GetIndexes().IndexEntries());
+	for (auto &entry : entries) {
+		if (entry.bind_state == IndexBindState::BINDING &&
+		    StringUtil::CIEquals(entry.index->GetIndexType(), index_type)) {
+			entry.bind_state = IndexBindState::UNBOUND;
+			reset++;
+		}
+	}
+	return reset;
 }
 #endif
 

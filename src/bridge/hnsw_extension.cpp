@@ -10,6 +10,7 @@ static void Register(ExtensionLoader &loader) {
 	loader.SetDescription("HNSW vector index");
 	RegisterVersionFunctions(loader);
 	RegisterDistanceFunctions(loader);
+	ResetStuckIndexBinds(loader);
 	RegisterIndexType(loader);
 	RegisterFilterSettings(loader);
 	RegisterSearchFunction(loader);

@@ -160,3 +160,47 @@ def test_pragma_reports_the_index():
     info = con.execute("SELECT table_name, count, m, ef_search FROM pragma_hnsw_index_info()").fetchall()
     assert info == [("items", ROWS, 16, 64)]
     assert math.isclose(con.execute("SELECT count(*) FROM items").fetchone()[0], ROWS)
+
+
+def test_a_write_before_load_does_not_block_writes_after_load(tmp_path):
+    # The write fails (the index type is unknown until LOAD); before DuckDB 2.0.1 it also left the
+    # index binding forever, so the write after LOAD hung. A subprocess with a timeout.
+    path = tmp_path / "before_load.duckdb"
+    con = open_db(path)
+    load_table(con, clustered_rows())
+    con.close()
+    code = (f"import duckdb\ncon = duckdb.connect({str(path)!r}, config={{'allow_unsigned_extensions': 'true'}})\n"
+            "try:\n    con.execute('INSERT INTO items SELECT id + 1000, cat, v FROM items WHERE id = 1')\n"
+            "except duckdb.Error as e:\n    print('REFUSED', 'unknown index type' in str(e))\n"
+            f"con.execute(\"LOAD '{EXTENSION}'\")\n"
+            "con.execute('INSERT INTO items SELECT id + 2000, cat, v FROM items WHERE id = 2')\n"
+            "con.execute('DELETE FROM items WHERE id = 3')\n"
+            "print('ROWS', con.execute('SELECT count(*) FROM items').fetchone()[0])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["REFUSED", "True", "ROWS", str(ROWS)]
+    con = open_db(path)
+    rows = [r for r in clustered_rows() if r[0] != 3] + [(2002, 2 % 7, clustered_rows()[2][2])]
+    for query in (clustered_rows()[15][2], [x + 0.01 for x in clustered_rows()[3][2]]):
+        assert top_k(con, query) == exact_ids(rows, query, K)
+
+
+def test_measuring_functions_and_the_stored_ef_search(tmp_path):
+    rows = clustered_rows()
+    path = tmp_path / "measure.duckdb"
+    con = open_db(path)
+    load_table(con, rows)
+    con.execute("CREATE TABLE queries AS SELECT v FROM items WHERE id % 60 = 0")
+    bench = con.execute("SELECT ef, recall, queries FROM hnsw_benchmark('items_v', (FROM queries), k := 5, "
+                        "ef := [5, 50])").fetchall()
+    assert [(ef, n) for ef, _, n in bench] == [(5, 10), (50, 10)] and bench[1][1] == 1.0
+    chosen = con.execute("SELECT ef FROM hnsw_tune('items_v', (FROM hnsw_sample_queries('items_v', 50)), k := 5) "
+                         "WHERE chosen").fetchall()
+    assert len(chosen) == 1
+    live, layers, warning = con.execute("SELECT live, len(layers), warning FROM hnsw_index_health('items_v')"
+                                        ).fetchone()
+    assert live == ROWS and layers >= 1 and warning is None
+    con.execute("PRAGMA hnsw_set_ef_search('items_v', 33)")
+    con.close()
+    con = open_db(path)
+    assert con.execute("SELECT ef_search FROM pragma_hnsw_index_info()").fetchall() == [(33,)]
