@@ -54,6 +54,20 @@ impl Params {
         }
     }
 
+    /// Whether `vector` can be indexed with these parameters: its length, finite components, and
+    /// what the metric needs (a direction, for cosine). Writers check rows with it before they
+    /// reach the index, so a bad row fails its statement, not a later commit.
+    pub fn check_vector(&self, vector: &[f32]) -> Result<()> {
+        if vector.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim,
+                got: vector.len(),
+            });
+        }
+        crate::distance::check_finite(vector)?;
+        self.metric.metric().prepare(&mut vector.to_vec())
+    }
+
     /// Checks every range; used by the builder and by deserialization.
     pub fn validate(&self) -> Result<()> {
         check("dimensions", self.dim, 1, DIM_MAX)?;

@@ -84,6 +84,22 @@ using ProjectionIndex = idx_t;
 //===--------------------------------------------------------------------===//
 
 #if HNSW_DUCKDB_VERSION >= 20000
+//! A bound call of `function` (bound here, not through the binder) on one argument.
+inline unique_ptr<Expression> CallFunction(const ScalarFunction &function, unique_ptr<Expression> argument) {
+	vector<unique_ptr<Expression>> arguments;
+	arguments.push_back(std::move(argument));
+	return make_uniq<BoundFunctionExpression>(BoundScalarFunction(function), std::move(arguments), nullptr);
+}
+#else
+//! A bound call of `function` (bound here, not through the binder) on one argument.
+inline unique_ptr<Expression> CallFunction(const ScalarFunction &function, unique_ptr<Expression> argument) {
+	vector<unique_ptr<Expression>> arguments;
+	arguments.push_back(std::move(argument));
+	return make_uniq<BoundFunctionExpression>(function.return_type, function, std::move(arguments), nullptr);
+}
+#endif
+
+#if HNSW_DUCKDB_VERSION >= 20000
 //! The type an expression returns.
 inline const LogicalType &ReturnType(const Expression &expr) {
 	return expr.GetReturnType();

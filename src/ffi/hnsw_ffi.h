@@ -351,6 +351,15 @@ struct HnswParams hnsw_rs_default_params(void);
 /// `params` must be valid for reads and writes; `status` valid or null.
 bool hnsw_rs_params_check(struct HnswParams *params, struct HnswStatus *status);
 
+/// Whether the `dim` floats at `v` can be indexed with `params` (see `Params::check_vector`).
+///
+/// # Safety
+/// `params` valid for reads; `v` for `dim` reads; `status` valid or null.
+bool hnsw_rs_params_check_vector(const struct HnswParams *params,
+                                 const float *v,
+                                 size_t dim,
+                                 struct HnswStatus *status);
+
 /// A new empty index, or null with `status` set.
 ///
 /// # Safety

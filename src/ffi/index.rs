@@ -135,6 +135,23 @@ pub unsafe extern "C" fn hnsw_rs_params_check(
     })
 }
 
+/// Whether the `dim` floats at `v` can be indexed with `params` (see `Params::check_vector`).
+///
+/// # Safety
+/// `params` valid for reads; `v` for `dim` reads; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_params_check_vector(
+    params: *const HnswParams,
+    v: *const f32,
+    dim: usize,
+    status: *mut HnswStatus,
+) -> bool {
+    with_status(status, false, || {
+        to_params(&*params)?.check_vector(slice(v, dim))?;
+        Ok(true)
+    })
+}
+
 /// A new empty index, or null with `status` set.
 ///
 /// # Safety

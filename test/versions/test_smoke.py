@@ -204,3 +204,17 @@ def test_measuring_functions_and_the_stored_ef_search(tmp_path):
     con.close()
     con = open_db(path)
     assert con.execute("SELECT ef_search FROM pragma_hnsw_index_info()").fetchall() == [(33,)]
+
+
+def test_a_bad_vector_fails_its_statement_not_the_commit():
+    rows = clustered_rows()
+    con = open_db()
+    load_table(con, rows)
+    # (A SQL literal: DuckDB 1.5's Python client turns a NaN list parameter into NULL.)
+    nan = "['nan'::FLOAT, " + ", ".join(["1"] * (DIM - 1)) + f"]::FLOAT[{DIM}]"
+    with pytest.raises(duckdb.InvalidInputException, match="component 0 is NaN"):
+        con.execute(f"INSERT INTO items VALUES (5000, 1, {nan})")
+    with pytest.raises(duckdb.InvalidInputException, match="component 0 is NaN"):
+        con.execute(f"UPDATE items SET v = {nan} WHERE id = 3")
+    assert con.execute("SELECT count(*) FROM items").fetchone()[0] == ROWS
+    assert top_k(con, rows[3][2]) == exact_ids(rows, rows[3][2], K)

@@ -1,12 +1,18 @@
 // Before optimizing a write (INSERT, UPDATE, MERGE), hand the written table's storage to its HNSW
 // indexes: at commit they may ask DuckDB to start a new row group (hnsw_index_row_groups.cpp),
-// and an index cannot find its table by itself. The plan is not changed.
+// and an index cannot find its table by itself. And check the vectors an INSERT or UPDATE writes
+// into an indexed column while the statement runs: DuckDB hands rows to the index only at commit,
+// where a bad vector (NaN, wrong for the metric) would fail the whole transaction at COMMIT.
 #include "hnsw_bridge.hpp"
 #include "catalog/hnsw_index_catalog.hpp"
+#include "hnsw_vectors.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/optimizer/optimizer_extension.hpp"
+#include "duckdb/optimizer/optimizer.hpp"
+#include "duckdb/planner/binder.hpp"
 #include "duckdb/planner/operator/logical_insert.hpp"
+#include "duckdb/planner/operator/logical_projection.hpp"
 #include "duckdb/planner/operator/logical_merge_into.hpp"
 #include "duckdb/planner/operator/logical_update.hpp"
 #include "duckdb/storage/data_table.hpp"
@@ -56,18 +62,150 @@ static void AttachToIndexes(ClientContext &context, TableCatalogEntry &table) {
 	});
 }
 
-static void AttachWrittenTables(ClientContext &context, LogicalOperator &op) {
+//! One HNSW index's demand on the rows written to its table: the column and what it accepts.
+struct VectorCheck {
+	column_t column;
+	HnswParams params;
+	string index_name;
+};
+
+//! The vector checks of the table's usable HNSW indexes.
+static vector<VectorCheck> VectorChecks(TableCatalogEntry &table) {
+	vector<VectorCheck> checks;
+	if (!table.IsDuckTable()) {
+		return checks;
+	}
+	ForEachHNSWIndex(*table.Cast<DuckTableEntry>().GetStorage().GetDataTableInfo(), [&](const IndexEntryRef &entry) {
+		auto handle = entry->GetReadHandle<HNSWIndex>();
+		auto &index = *handle.operator->();
+		// An index that cannot be read is not maintained, so it refuses nothing (see InsertKeys).
+		if (index.UnusableReason().empty() && index.GetColumnIds().size() == 1) {
+			checks.push_back({index.GetColumnIds()[0], index.Options().params, NameText(index.name)});
+		}
+		return true;
+	});
+	return checks;
+}
+
+//! hnsw_check_vector(v): v, or an error naming the index and the problem if the index cannot take
+//! it. NULL passes (rows without a vector are not indexed).
+static ScalarFunction CheckFunction(const VectorCheck &check, const LogicalType &type) {
+	auto context = StringUtil::Format("HNSW index \"%s\"", check.index_name);
+	auto params = check.params;
+	ScalarFunction function("hnsw_check_vector", {type}, type,
+	                        [context, params](DataChunk &args, ExpressionState &state, Vector &result) {
+		                        auto count = args.size();
+		                        ArrayRows<float> rows(args.data[0], count, context, "indexed");
+		                        for (idx_t i = 0; i < count; i++) {
+			                        if (rows.IsNull(i)) {
+				                        continue;
+			                        }
+			                        CoreStatus status;
+			                        hnsw_rs_params_check_vector(&params, rows.Row(i), rows.size, status.Out());
+			                        status.Check(context + ", a written row");
+		                        }
+		                        result.Reference(args.data[0]);
+		                        if (args.AllConstant()) {
+			                        result.SetVectorType(VectorType::CONSTANT_VECTOR);
+		                        }
+	                        });
+	function.SetFallible(); // it throws for bad rows: DuckDB must not evaluate it speculatively
+	return function;
+}
+
+static bool IsFloatArray(const LogicalType &type) {
+	return type.id() == LogicalTypeId::ARRAY && ArrayType::GetChildType(type).id() == LogicalTypeId::FLOAT;
+}
+
+//! Wraps the child's output columns at `positions` (one per check) in their check: inside the
+//! child's projection when it is one, else in a projection added on top (an INSERT takes its
+//! child's columns by position, so passing them through changes nothing else).
+static void CheckInsertColumns(Optimizer &optimizer, LogicalInsert &insert, const vector<VectorCheck> &checks) {
+	auto &child = insert.children[0];
+	child->ResolveOperatorTypes();
+	vector<pair<idx_t, const VectorCheck *>> targets;
+	for (auto &check : checks) {
+		auto position = check.column;
+		if (!insert.column_index_map.empty()) {
+			position = insert.column_index_map[PhysicalIndex(check.column)];
+		}
+		if (position < child->types.size() && IsFloatArray(child->types[position])) {
+			targets.emplace_back(position, &check);
+		}
+	}
+	if (targets.empty()) {
+		return;
+	}
+	if (child->type != LogicalOperatorType::LOGICAL_PROJECTION) {
+		vector<unique_ptr<Expression>> columns;
+		auto bindings = child->GetColumnBindings();
+		for (idx_t i = 0; i < bindings.size(); i++) {
+			columns.push_back(make_uniq<BoundColumnRefExpression>(child->types[i], bindings[i]));
+		}
+		auto projection = make_uniq<LogicalProjection>(optimizer.binder.GenerateTableIndex(), std::move(columns));
+		projection->children.push_back(std::move(child));
+		child = std::move(projection);
+	}
+	for (auto &target : targets) {
+		auto &expression = child->expressions[target.first];
+		auto type = ReturnType(*expression);
+		expression = CallFunction(CheckFunction(*target.second, type), std::move(expression));
+	}
+}
+
+//! Wraps the new values an UPDATE computes for indexed columns in their check. They come from
+//! the projection below the update (DEFAULT values are left alone).
+static void CheckUpdateColumns(LogicalUpdate &update, const vector<VectorCheck> &checks) {
+	auto &child = *update.children[0];
+	if (child.type != LogicalOperatorType::LOGICAL_PROJECTION) {
+		return; // not the plan DuckDB builds: the check at commit still applies
+	}
+	auto &projection = child.Cast<LogicalProjection>();
+	for (idx_t i = 0; i < update.columns.size() && i < update.expressions.size(); i++) {
+		for (auto &check : checks) {
+			auto &value = *update.expressions[i];
+			if (update.columns[i].index != check.column ||
+			    value.GetExpressionClass() != ExpressionClass::BOUND_COLUMN_REF) {
+				continue;
+			}
+			auto &binding = BindingOf(value.Cast<BoundColumnRefExpression>());
+			if (binding.table_index != projection.table_index) {
+				continue;
+			}
+			auto &expression = projection.expressions[binding.column_index];
+			auto type = ReturnType(*expression);
+			if (IsFloatArray(type)) {
+				expression = CallFunction(CheckFunction(check, type), std::move(expression));
+			}
+		}
+	}
+}
+
+static void PrepareWrites(OptimizerExtensionInput &input, LogicalOperator &op) {
 	for (auto &child : op.children) {
-		AttachWrittenTables(context, *child);
+		PrepareWrites(input, *child);
 	}
 	auto table = AppendedTable(op);
-	if (table) {
-		AttachToIndexes(context, *table);
+	if (!table) {
+		return;
+	}
+	AttachToIndexes(input.context, *table);
+	if (op.type != LogicalOperatorType::LOGICAL_INSERT && op.type != LogicalOperatorType::LOGICAL_UPDATE) {
+		return; // MERGE INTO: its rows are checked at commit
+	}
+	auto checks = VectorChecks(*table);
+	if (checks.empty()) {
+		return;
+	}
+	if (op.type == LogicalOperatorType::LOGICAL_INSERT) {
+		CheckInsertColumns(input.optimizer, op.Cast<LogicalInsert>(), checks);
+	} else {
+		CheckUpdateColumns(op.Cast<LogicalUpdate>(), checks);
 	}
 }
 
 static void PreOptimizeWrites(OptimizerExtensionInput &input, unique_ptr<LogicalOperator> &plan) {
-	AttachWrittenTables(input.context, *plan);
+	PrepareWrites(input, *plan);
 }
 
 void RegisterWriteOptimizer(ExtensionLoader &loader) {
