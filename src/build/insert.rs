@@ -133,6 +133,8 @@ impl Hnsw {
             }
             words[0].store(n as u32, Ordering::Release);
         }
+        // The list is the heuristic's choice, closest first: full, it needs no pruning later.
+        self.store.set_pruned(id, level, s.selected.len() >= cap);
         let mut pending = std::mem::take(&mut s.pending);
         pending.clear();
         pending.extend(s.selected.iter().map(|c| c.id));
@@ -155,11 +157,17 @@ impl Hnsw {
                 continue;
             }
             let vn = self.store.vector(n);
+            let dist = self.dist.eval(vn, q);
+            // A full list the heuristic chose is re-chosen unchanged from itself plus a candidate
+            // farther than all its members (they come first, and fill it): skip the pruning.
+            if self.store.is_pruned(n, level) {
+                let last = words[count].load(Ordering::Relaxed);
+                if dist > self.dist.eval(vn, self.store.vector(last)) {
+                    continue;
+                }
+            }
             s.sorted.clear();
-            s.sorted.push(Scored {
-                dist: self.dist.eval(vn, q),
-                id,
-            });
+            s.sorted.push(Scored { dist, id });
             for w in &words[1..=count] {
                 let e = w.load(Ordering::Relaxed);
                 s.sorted.push(Scored {
@@ -173,6 +181,7 @@ impl Hnsw {
                 w.store(c.id, Ordering::Release);
             }
             words[0].store(s.selected.len() as u32, Ordering::Release);
+            self.store.set_pruned(n, level, s.selected.len() == cap);
         }
         s.pending = pending;
     }

@@ -33,6 +33,9 @@ pub(crate) const COPY: u32 = 16;
 /// A node with copies (see [`COPY`]).
 pub(crate) const HAS_COPIES: u32 = 32;
 const LEVEL_SHIFT: u32 = 8;
+/// Bit `PRUNED_SHIFT + layer` is set while the node's list on that layer is full and exactly what
+/// the neighbour heuristic kept, closest first (see `Hnsw::connect`). Not stored in images.
+const PRUNED_SHIFT: u32 = 16;
 const RECORD_ALIGN: usize = 64;
 /// Most cache lines of a vector to prefetch; the hardware prefetcher streams the rest.
 const PREFETCH_LINES: usize = 8;
@@ -157,6 +160,25 @@ impl NodeStore {
 
     /// True when any of the `mask` state bits is set.
     #[inline(always)]
+    /// Whether the node's list on `level` is marked as a full heuristic selection.
+    pub(crate) fn is_pruned(&self, id: u32, level: usize) -> bool {
+        level <= MAX_LEVEL && self.has_state(id, 1 << (PRUNED_SHIFT + level as u32))
+    }
+
+    /// Marks or unmarks the node's list on `level` as a full heuristic selection; the writer of
+    /// the list holds the node's lock or exclusive access.
+    pub(crate) fn set_pruned(&self, id: u32, level: usize, pruned: bool) {
+        if level > MAX_LEVEL {
+            return;
+        }
+        let bit = 1 << (PRUNED_SHIFT + level as u32);
+        if pruned {
+            self.flags(id).fetch_or(bit, Ordering::AcqRel);
+        } else if self.flags(id).load(Ordering::Relaxed) & bit != 0 {
+            self.flags(id).fetch_and(!bit, Ordering::AcqRel);
+        }
+    }
+
     pub(crate) fn has_state(&self, id: u32, mask: u32) -> bool {
         self.flags(id).load(Ordering::Acquire) & mask != 0
     }

@@ -133,6 +133,7 @@ impl Hnsw {
                 w.store(c.id, Ordering::Release);
             }
             words[0].store(s.selected.len() as u32, Ordering::Release);
+            self.store.set_pruned(id, level, false);
             repaired += 1;
         }
         repaired

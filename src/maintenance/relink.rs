@@ -118,6 +118,7 @@ impl Hnsw {
                 });
             if let Some((slot, old)) = victim {
                 words[slot].store(orphan, Ordering::Release);
+                self.store.set_pruned(host, 0, false);
                 return Some(Some(old));
             }
         }
