@@ -84,7 +84,7 @@ impl Hnsw {
                 for (l, found) in layers.iter().enumerate().take(joins + 1).rev() {
                     s.sorted.clear();
                     s.sorted.extend_from_slice(found);
-                    self.select_neighbors(s, self.params.m);
+                    self.select_neighbors(s, self.params.own_links(l));
                     self.connect(s, id, q, l);
                 }
                 self.inserted_since_relink.fetch_add(1, Ordering::Relaxed);
