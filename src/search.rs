@@ -259,38 +259,24 @@ impl Hnsw {
         k: usize,
         hide: u32,
     ) -> Result<Vec<Neighbor>> {
-        let mut q = Vec::new();
-        self.prepare_into(query, &mut q)?;
-        let mut best: BinaryHeap<Scored> = BinaryHeap::with_capacity(k + 1);
-        for id in 0..self.store.slots() as u32 {
-            if self.store.has_state(id, hide | FREE) {
-                continue;
-            }
-            let scored = Scored {
-                dist: self.dist.eval(&q, self.store.vector(id)),
-                id,
-            };
-            if best.len() < k {
-                best.push(scored);
-            } else if best.peek().is_some_and(|worst| scored < *worst) {
-                best.pop();
-                best.push(scored);
-            }
-        }
-        Ok(best
-            .into_sorted_vec()
-            .into_iter()
-            .map(|c| Neighbor {
-                label: self.store.label(c.id),
-                distance: c.dist,
-            })
-            .collect())
+        let mut found = self.search_exact_block(&[query], k, hide)?;
+        Ok(found.pop().unwrap_or_default())
     }
 
     /// [`Hnsw::search_exact`] for several queries in one pass over the nodes: each stored vector
     /// is read once for all of them, so a block of queries costs about one query's memory
     /// traffic (one pass per query is bound by memory bandwidth, not by the distances).
     pub fn search_exact_many(&self, queries: &[&[f32]], k: usize) -> Result<Vec<Vec<Neighbor>>> {
+        self.search_exact_block(queries, k, HIDDEN)
+    }
+
+    /// The exact top `k` of each query over the nodes without any of the `hide` state bits.
+    fn search_exact_block(
+        &self,
+        queries: &[&[f32]],
+        k: usize,
+        hide: u32,
+    ) -> Result<Vec<Vec<Neighbor>>> {
         let mut prepared = Vec::with_capacity(queries.len());
         for query in queries {
             let mut q = Vec::new();
@@ -301,7 +287,7 @@ impl Hnsw {
             .map(|_| BinaryHeap::with_capacity(k + 1))
             .collect();
         for id in 0..self.store.slots() as u32 {
-            if self.store.has_state(id, HIDDEN | FREE) {
+            if self.store.has_state(id, hide | FREE) {
                 continue;
             }
             let vector = self.store.vector(id);

@@ -36,10 +36,19 @@ static optional_ptr<TableCatalogEntry> AppendedTable(LogicalOperator &op) {
 	}
 }
 
-//! Gives each HNSW index of the table the table's storage (binding indexes a reopen left unbound).
-static void AttachToIndexes(ClientContext &context, TableCatalogEntry &table) {
+//! One HNSW index's demand on the rows written to its table: the column and what it accepts.
+struct VectorCheck {
+	column_t column;
+	HnswParams params;
+	string index_name;
+};
+
+//! Gives each HNSW index of the table the table's storage (binding indexes a reopen left unbound);
+//! returns the vector checks of the usable ones.
+static vector<VectorCheck> AttachToIndexes(ClientContext &context, TableCatalogEntry &table) {
+	vector<VectorCheck> checks;
 	if (!table.IsDuckTable()) {
-		return; // another catalog's table: not ours to manage
+		return checks; // another catalog's table: not ours to manage
 	}
 	auto &storage = table.Cast<DuckTableEntry>().GetStorage();
 	auto &info = *storage.GetDataTableInfo();
@@ -52,31 +61,12 @@ static void AttachToIndexes(ClientContext &context, TableCatalogEntry &table) {
 	    },
 	    true);
 	if (!has_hnsw) {
-		return;
+		return checks;
 	}
 	BindHNSWIndexes(context, info);
 	ForEachHNSWIndex(info, [&](const IndexEntryRef &entry) {
 		auto handle = entry->GetReadHandle<HNSWIndex>();
 		handle->AttachTable(storage);
-		return true;
-	});
-}
-
-//! One HNSW index's demand on the rows written to its table: the column and what it accepts.
-struct VectorCheck {
-	column_t column;
-	HnswParams params;
-	string index_name;
-};
-
-//! The vector checks of the table's usable HNSW indexes.
-static vector<VectorCheck> VectorChecks(TableCatalogEntry &table) {
-	vector<VectorCheck> checks;
-	if (!table.IsDuckTable()) {
-		return checks;
-	}
-	ForEachHNSWIndex(*table.Cast<DuckTableEntry>().GetStorage().GetDataTableInfo(), [&](const IndexEntryRef &entry) {
-		auto handle = entry->GetReadHandle<HNSWIndex>();
 		auto &index = *handle.operator->();
 		// An index that cannot be read is not maintained, so it refuses nothing (see InsertKeys).
 		if (index.UnusableReason().empty() && index.GetColumnIds().size() == 1) {
@@ -189,11 +179,10 @@ static void PrepareWrites(OptimizerExtensionInput &input, LogicalOperator &op) {
 	if (!table) {
 		return;
 	}
-	AttachToIndexes(input.context, *table);
+	auto checks = AttachToIndexes(input.context, *table);
 	if (op.type != LogicalOperatorType::LOGICAL_INSERT && op.type != LogicalOperatorType::LOGICAL_UPDATE) {
 		return; // MERGE INTO: its rows are checked at commit
 	}
-	auto checks = VectorChecks(*table);
 	if (checks.empty()) {
 		return;
 	}
