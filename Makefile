@@ -44,7 +44,7 @@ DEFAULT_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
 REPOSITORY ?= build/repository
 
-.PHONY: all release dev duckdb-static venv header test test-core test-versions repository bench-core bench-quality bench-sql bench-filtered bench-batch bench bench-persistence demo demo-embeddings fmt lint clean
+.PHONY: all release dev duckdb-static venv header test test-core test-versions repository bench-core bench-quality bench-sql bench-filtered bench-batch bench bench-persistence reliability demo demo-embeddings fmt lint clean
 
 all: release
 ifeq ($(DUCKDB_VERSION),$(DEFAULT_DUCKDB))
@@ -164,6 +164,15 @@ bench: release venv $(VSS_VENV)/.ready
 
 bench-persistence: release venv $(VSS_VENV)/.ready
 	$(VPY) -m scripts.bench.persistence
+
+# Reliability (issue 16): 140 rounds of kill -9 inside writes, checkpoints, CREATE/DROP INDEX and
+# compaction, each restart checked against the committed rows and exact search; then 60 s of
+# readers + writer + checkpoints with every returned row checked against the reader's snapshot.
+# Both write their summary to bench-results/reliability-*.md. (The pytest suite runs shorter
+# versions: test/test_persistence_crash.py, test/test_concurrency_snapshot.py.)
+reliability: release venv
+	$(VPY) -m scripts.reliability.kill9 --report
+	$(VPY) -m scripts.reliability.concurrency --seconds 60 --report
 
 demo: release venv
 	$(VPY) -m scripts.demo.learning
