@@ -1,19 +1,16 @@
 """A CHECKPOINT after deleting (nearly) every row of an indexed table keeps the database usable.
 
 Found by the kill -9 suite (scripts/reliability/kill9.py, whose first workload emptied a small
-table): with the artifact built on 2026-12-01, deleting 97 of 100 rows (or all 100, or 2,990 of
-3,000) and then CHECKPOINT raised `FATAL Error: Failed to create checkpoint because of error:
-Attempting to get the index of an optional_idx that is not set`, and every later session's
-checkpoint failed the same way. Marked xfail (strict) until the bridge is fixed: an XPASS then
-fails the run, as a reminder to drop the marker."""
+table): with artifacts built on 2026-12-01 before 05:08, deleting 97 of 100 rows (or all 100, or
+2,990 of 3,000) and then CHECKPOINT raised `FATAL Error: Failed to create checkpoint because of
+error: Attempting to get the index of an optional_idx that is not set`, and every later
+session's checkpoint failed the same way."""
 import duckdb
 import pytest
 
 DIM = 8
 
 
-@pytest.mark.xfail(strict=True, raises=pytest.fail.Exception,
-                   reason="CHECKPOINT after a mass delete is FATAL (found by the kill -9 suite)")
 @pytest.mark.parametrize("rows, delete", [(100, "id < 97"), (100, "true"), (3000, "id < 2990")])
 def test_checkpoint_after_deleting_almost_every_row(connect, tmp_path, rows, delete):
     path = tmp_path / "mass_delete.duckdb"
