@@ -134,6 +134,13 @@ void HNSWPageStore::Sync(const RustIndex &graph) {
 	size_t total = 0;
 	guard.image = hnsw_rs_image_new(graph.Handle(), page_size, &total, status.Out());
 	status.Check("HNSW index: cannot plan its storage image");
+	if (total < pages.size()) {
+		// A smaller image is written afresh: FixedSizeAllocator::Free throws when the freed buffer
+		// was full and no other buffer has free space (DuckDB 2.0.1), which is always so here (one
+		// page per buffer), and a throw inside a checkpoint is fatal. Shrinking is rare (after a
+		// compaction freed whole pages), so the full rewrite costs little.
+		Reset();
+	}
 	vector<data_t> scratch(page_size);
 	pages_written_last_sync = 0;
 	for (idx_t page = 0; page < total; page++) {
@@ -153,12 +160,6 @@ void HNSWPageStore::Sync(const RustIndex &graph) {
 		handle.MarkModified();
 		checksums[page] = checksum;
 		pages_written_last_sync++;
-	}
-	while (pages.size() > total) {
-		allocator->Free(pages.back());
-		pages.pop_back();
-		checksums.pop_back();
-		directory_dirty = true;
 	}
 	WriteDirectory();
 }
@@ -181,10 +182,7 @@ void HNSWPageStore::WriteDirectory() {
 	while (directory.size() < segments) {
 		directory.push_back(allocator->New());
 	}
-	while (directory.size() > segments) {
-		allocator->Free(directory.back());
-		directory.pop_back();
-	}
+	// It never shrinks here: fewer pages make Sync start from an empty store (see there).
 	for (idx_t position = 0; position < segments; position++) {
 		auto handle = allocator->GetHandle(directory[position]);
 		auto words = handle.GetPtr<uint64_t>();
