@@ -54,6 +54,12 @@ impl Params {
         }
     }
 
+    /// Bytes an index with these parameters grows by, on average, per inserted row (what a caller
+    /// reserves before inserting).
+    pub fn bytes_per_row(&self) -> usize {
+        crate::graph::bytes_per_row(self)
+    }
+
     /// Whether `vector` can be indexed with these parameters: its length, finite components, and
     /// what the metric needs (a direction, for cosine). Writers check rows with it before they
     /// reach the index, so a bad row fails its statement, not a later commit.

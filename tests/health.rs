@@ -137,3 +137,24 @@ fn an_empty_index_reports_nothing() {
         (0, 0, 0)
     );
 }
+
+#[test]
+fn bytes_per_row_predicts_the_growth_of_memory() {
+    // The bridge reserves rows × bytes_per_row from DuckDB before inserting: the estimate must
+    // match what the inserts then add, for small and large M and dimensions.
+    for (dim, m) in [(24, 16), (128, 8), (384, 32)] {
+        let n = 6_000;
+        let data = gaussian(2 * n, dim, 5);
+        let index = build_with(&data[..n * dim], dim, m);
+        let before = index.memory_bytes();
+        index
+            .insert_numbered(&data[n * dim..], n as u64, 2)
+            .unwrap();
+        let grown = (index.memory_bytes() - before) as f64;
+        let predicted = (n * index.params().bytes_per_row()) as f64;
+        assert!(
+            (grown / predicted - 1.0).abs() < 0.05,
+            "dim {dim}, M {m}: grew {grown} bytes, predicted {predicted}"
+        );
+    }
+}

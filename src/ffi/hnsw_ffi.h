@@ -360,6 +360,13 @@ bool hnsw_rs_params_check_vector(const struct HnswParams *params,
                                  size_t dim,
                                  struct HnswStatus *status);
 
+/// Bytes an index with `params` grows by, on average, per inserted row (see
+/// `Params::bytes_per_row`); 0 with `status` set if the parameters are invalid.
+///
+/// # Safety
+/// `params` valid for reads; `status` valid or null.
+size_t hnsw_rs_params_bytes_per_row(const struct HnswParams *params, struct HnswStatus *status);
+
 /// A new empty index, or null with `status` set.
 ///
 /// # Safety

@@ -152,6 +152,19 @@ pub unsafe extern "C" fn hnsw_rs_params_check_vector(
     })
 }
 
+/// Bytes an index with `params` grows by, on average, per inserted row (see
+/// `Params::bytes_per_row`); 0 with `status` set if the parameters are invalid.
+///
+/// # Safety
+/// `params` valid for reads; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_params_bytes_per_row(
+    params: *const HnswParams,
+    status: *mut HnswStatus,
+) -> usize {
+    with_status(status, 0, || Ok(to_params(&*params)?.bytes_per_row()))
+}
+
 /// A new empty index, or null with `status` set.
 ///
 /// # Safety

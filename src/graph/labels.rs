@@ -7,6 +7,8 @@ use std::sync::{Mutex, MutexGuard};
 
 /// Shards of the map (a power of two: the top bits of the mixed label pick one).
 pub(super) const LABEL_SHARDS: usize = 64;
+/// Bytes a label costs in the map (key, slot and hash-table overhead), as memory reports count it.
+pub(super) const LABEL_BYTES: usize = 24;
 
 /// Label → slot map of claimed (live or retired) labels.
 pub(super) struct LabelMap {

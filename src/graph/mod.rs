@@ -16,10 +16,15 @@ use crate::hash::mix64;
 use crate::maintenance::RetirementLog;
 use crate::params::Params;
 pub(crate) use labels::LabelHash;
-use labels::{LabelMap, LABEL_SHARDS};
+use labels::{LabelMap, LABEL_BYTES, LABEL_SHARDS};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, RwLock};
+
+/// Bytes [`Hnsw::memory_bytes`] grows by, on average, per row inserted with `params`.
+pub(crate) fn bytes_per_row(params: &Params) -> usize {
+    nodes::bytes_per_node(params.dim, params.m, params.m0) + LABEL_BYTES
+}
 
 /// An HNSW index over `f32` vectors with `u64` labels. Inserts, deletes and searches may run
 /// from many threads at once; compaction and serialization need exclusive access.
@@ -118,7 +123,7 @@ impl Hnsw {
 
     /// Bytes of memory the index holds.
     pub fn memory_bytes(&self) -> usize {
-        let labels = (self.len() + self.retired_count()) * 24 + LABEL_SHARDS * 64;
+        let labels = (self.len() + self.retired_count()) * LABEL_BYTES + LABEL_SHARDS * 64;
         let free = self
             .free
             .lock()

@@ -57,6 +57,12 @@ struct RecordLayout {
     vector: usize,
 }
 
+/// Bytes a new node adds on average: its record, plus its expected upper-layer lists (a node
+/// reaches layer l with probability m^-l, so it holds 1/(m-1) lists of 1 + m words).
+pub(crate) fn bytes_per_node(dim: usize, m: usize, m0: usize) -> usize {
+    RecordLayout::new(dim, m0).size + ((1 + m) * 4).div_ceil(m.max(2) - 1)
+}
+
 impl RecordLayout {
     fn new(dim: usize, m0: usize) -> RecordLayout {
         // flags (4) + layer-0 count (4) + m0 links, then label, upper pointer, vector.

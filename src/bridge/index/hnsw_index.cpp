@@ -18,7 +18,7 @@ HNSWIndex::HNSWIndex(const Identifier &name, IndexConstraintType constraint_type
                      TableIOManager &table_io_manager, const vector<unique_ptr<Expression>> &unbound_expressions,
                      AttachedDatabase &db, const HNSWOptions &options_p, string unusable_reason_p)
     : BoundIndexBase(name, TYPE_NAME, constraint_type, column_ids, table_io_manager, unbound_expressions, db),
-      options(options_p), graph(NewGraph(options_p, unusable_reason_p), unusable_reason_p) {
+      options(options_p), memory(db), graph(NewGraph(options_p, unusable_reason_p), unusable_reason_p) {
 }
 
 HNSWPageStore &HNSWIndex::Store() {
@@ -57,6 +57,9 @@ HNSWPageStore &HNSWIndex::SyncStore() {
 
 IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
 	ScopedIndexLock guard(*this);
+	// The page buffers written below come from DuckDB's buffer pool: a checkpoint that runs out of
+	// memory is fatal, so the graph's own reservation makes room for them until the end.
+	ReleasedMemory room(memory, [this]() { return GraphBytes(); });
 	PurgeRetired();
 	CompactIfDue(false);
 	RelinkIfDue(true);
@@ -65,7 +68,8 @@ IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_ins
 }
 
 IndexStorageInfo HNSWIndex::SerializeToWAL(const case_insensitive_map_t<Value> &given) {
-	// The caller holds exclusive access (the commit of CREATE INDEX).
+	// The caller holds exclusive access (the commit of CREATE INDEX), which must not fail either.
+	ReleasedMemory room(memory, [this]() { return GraphBytes(); });
 	return SyncStore().ToWAL(name, StorageOptions(given));
 }
 
@@ -111,22 +115,49 @@ void HNSWIndex::CollectKeys(Vector &keys, Vector &row_ids, idx_t count, const un
 	}
 }
 
-ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads,
-                                const unordered_set<row_t> *skip) {
-	if (!graph.Get() && !graph.Reason().empty()) {
-		// An index this build cannot read is not maintained (and never used for queries): keep
-		// writes to the table working instead of failing every commit.
-		return ErrorData();
-	}
+void HNSWIndex::InsertBatch(const KeyBatch &batch, idx_t threads, bool may_exceed) {
+	auto &rust = Graph();
+	auto rows = batch.labels.size();
+	auto bytes = rows * BytesPerRow(options.params);
+	memory.Reserve(bytes, ErrorContext(), StringUtil::Format("inserting %llu rows", rows), may_exceed);
 	try {
+		rust.InsertBatch(batch.labels, batch.vectors, threads, ErrorContext());
+	} catch (...) {
+		memory.Settle(bytes, GraphBytes());
+		throw;
+	}
+	memory.Settle(bytes, GraphBytes());
+}
+
+ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads, bool may_exceed,
+                                const unordered_set<row_t> *skip) {
+	try {
+		if (!graph.Get(may_exceed) && !graph.Reason().empty()) {
+			// An index this build cannot read is not maintained (and never used for queries):
+			// keep writes to the table working instead of failing every commit.
+			return ErrorData();
+		}
 		// Check every row before inserting any, so a failing chunk leaves the graph untouched.
 		KeyBatch batch;
 		CollectKeys(keys, row_ids, count, skip, batch);
-		Graph().InsertBatch(batch.labels, batch.vectors, threads, ErrorContext());
+		InsertBatch(batch, threads, may_exceed);
 	} catch (std::exception &ex) {
 		return ErrorData(ex);
 	}
 	return ErrorData();
+}
+
+idx_t HNSWIndex::GraphBytes() const {
+	auto loaded = graph.IfLoaded();
+	return loaded ? loaded->Stats().memory_bytes : 0;
+}
+
+void HNSWIndex::SettleMemory() {
+	try {
+		memory.Settle(0, GraphBytes());
+	} catch (std::exception &) {
+		// Only a size: never worth failing a commit or a checkpoint.
+	}
 }
 
 idx_t HNSWIndex::SchedulerThreads() const {
@@ -165,21 +196,25 @@ ErrorData HNSWIndex::Append(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
 	DataChunk keys;
 	keys.Initialize(Allocator::DefaultAllocator(), logical_types);
 	ExecuteExpressions(chunk, keys);
-	auto error = InsertKeys(keys.data[0], row_ids, chunk.size(), SchedulerThreads());
+	// At commit (and in WAL replay, which must not fail) rows are never refused for memory: the
+	// statement that wrote them checked that memory_limit had room (see hnsw_optimize_writes.cpp).
+	auto error = InsertKeys(keys.data[0], row_ids, chunk.size(), SchedulerThreads(), true);
 	if (!error.HasError()) {
 		RelinkIfDue(false);
 	}
+	SettleMemory();
 	return error;
 }
 
 ErrorData HNSWIndex::Insert(IndexLock &l, DataChunk &chunk, Vector &row_ids) {
 	// Already evaluated keys.
-	return InsertKeys(chunk.data[0], row_ids, chunk.size(), SchedulerThreads());
+	return InsertKeys(chunk.data[0], row_ids, chunk.size(), SchedulerThreads(), true);
 }
 
 idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_identifiers,
                            optional_ptr<SelectionVector> deleted_sel, optional_ptr<SelectionVector> non_deleted_sel) {
-	auto loaded = graph.Get();
+	// Deletes at commit must not fail, whatever memory_limit says.
+	auto loaded = graph.Get(true);
 	if (!loaded) {
 		// Unusable or dropped: nothing to remove (a throw here would fail the commit fatally).
 		for (idx_t i = 0; deleted_sel && i < entries.size(); i++) {
@@ -209,11 +244,13 @@ idx_t HNSWIndex::TryDelete(IndexLock &state, DataChunk &entries, Vector &row_ide
 		// Throwing would fail the commit fatally. Rows the core could not retire stay searchable
 		// candidates; the scan drops them by visibility, as it drops any deleted row.
 	}
+	SettleMemory();
 	return count;
 }
 
 void HNSWIndex::ResetStorage(IndexLock &index_lock) {
 	graph.Reset();
+	memory.Release();
 	if (store) {
 		store->Reset();
 	}
@@ -226,9 +263,14 @@ bool HNSWIndex::MergeIndexes(IndexLock &state, BoundIndex &other_index) {
 
 void HNSWIndex::Vacuum(IndexLock &l) {
 	// VACUUM (DuckDB holds the entry's write lock): reclaim every deleted node now.
-	graph.Get();
+	try {
+		graph.Get();
+	} catch (OutOfMemoryException &) {
+		return; // not loaded for lack of memory: nothing to compact in memory
+	}
 	PurgeRetired();
 	CompactIfDue(true);
+	SettleMemory();
 }
 
 idx_t HNSWIndex::GetInMemorySize(IndexLock &state) const {
@@ -271,13 +313,17 @@ idx_t HNSWIndex::Compact() {
 	ScopedIndexLock guard(*this);
 	auto loaded = graph.Get();
 	PurgeRetired();
-	return loaded ? loaded->CompactIfDue(SchedulerThreads(), true) : 0;
+	auto freed = loaded ? loaded->CompactIfDue(SchedulerThreads(), true) : 0;
+	SettleMemory();
+	return freed;
 }
 
 idx_t HNSWIndex::Relink() {
 	ScopedIndexLock guard(*this);
 	auto loaded = graph.Get();
-	return loaded ? loaded->RelinkIfDue(true) : 0;
+	auto relinked = loaded ? loaded->RelinkIfDue(true) : 0;
+	SettleMemory();
+	return relinked;
 }
 
 unique_ptr<HNSWIndex> HNSWIndex::FromStorage(CreateIndexInput &input, const HNSWOptions &options) {
@@ -321,7 +367,23 @@ unique_ptr<HNSWIndex> HNSWIndex::FromStorage(CreateIndexInput &input, const HNSW
 		}
 		auto &store = result->Store();
 		store.Open(info);
-		result->graph.LoadLater([&store]() { return store.Load(); });
+		auto &memory = result->memory;
+		auto context = result->ErrorContext();
+		result->graph.LoadLater([&store, &memory, context](bool may_exceed) {
+			// The image's size is close to the graph's: reserve it before reading.
+			auto bytes = store.ImageBytes();
+			memory.Reserve(bytes, context,
+			               "loading its stored image of " + StringUtil::BytesToHumanReadableString(bytes), may_exceed);
+			unique_ptr<RustIndex> loaded;
+			try {
+				loaded = store.Load();
+			} catch (...) {
+				memory.Settle(bytes, 0);
+				throw;
+			}
+			memory.Settle(bytes, loaded->Stats().memory_bytes);
+			return loaded;
+		});
 		return result;
 	} catch (std::exception &ex) {
 		ErrorData error(ex);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "hnsw_compat.hpp"
+#include "index/hnsw_index_memory.hpp"
 #include "index/hnsw_index_storage.hpp"
 #include "index/hnsw_lazy_graph.hpp"
 #include "rust/hnsw_rust_index.hpp"
@@ -81,6 +82,9 @@ public:
 		vector<uint64_t> labels;
 		vector<float> vectors;
 	};
+	//! Inserts a batch with up to `threads` threads, after reserving its memory from DuckDB
+	//! (throws OutOfMemoryException if memory_limit leaves too little, unless `may_exceed`).
+	void InsertBatch(const KeyBatch &batch, idx_t threads, bool may_exceed);
 	//! Appends the non-NULL vectors of an evaluated key vector (except rows in `skip`) to `batch`,
 	//! checking each; throws naming the row if one cannot be indexed.
 	void CollectKeys(Vector &keys, Vector &row_ids, idx_t count, const unordered_set<row_t> *skip,
@@ -89,8 +93,8 @@ public:
 	string ErrorContext() const;
 	//! Inserts every non-NULL vector of an evaluated key vector, after checking them all, with up
 	//! to `threads` threads; rows in `skip` are left out. Thread-safe (the CREATE INDEX build calls
-	//! it from every DuckDB thread).
-	ErrorData InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads,
+	//! it from every DuckDB thread). `may_exceed`: see InsertBatch.
+	ErrorData InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_t threads, bool may_exceed,
 	                     const unordered_set<row_t> *skip = nullptr);
 	//! Threads of the database's scheduler.
 	idx_t SchedulerThreads() const;
@@ -116,10 +120,16 @@ private:
 	HNSWPageStore &Store();
 	//! Brings the stored pages up to date with the graph (or empties them if unusable).
 	HNSWPageStore &SyncStore();
+	//! Counts the graph's current size in DuckDB's buffer pool (after work that changed it).
+	void SettleMemory();
+	//! Bytes of the graph in memory (0 while not loaded).
+	idx_t GraphBytes() const;
 	//! Options persisted with the storage: the format marker and, if any, why it is unusable.
 	case_insensitive_map_t<Value> StorageOptions(const case_insensitive_map_t<Value> &options) const;
 
 	HNSWOptions options;
+	//! The graph's memory, counted in DuckDB's buffer pool.
+	IndexMemory memory;
 	//! ef_search was set after CREATE INDEX (by the pragma, now or in an earlier session).
 	bool ef_search_stored = false;
 	//! The graph, read from the stored pages on first use.

@@ -131,8 +131,7 @@ public:
 static void LinkUpperLayersFirst(ClientContext &context, DuckTableEntry &table, HNSWIndex &index,
                                  unordered_set<row_t> &linked) {
 	auto &storage = table.GetStorage();
-	auto &graph = index.Graph();
-	auto upper = graph.UpperLabels(0, storage.GetTotalRows());
+	auto upper = index.Graph().UpperLabels(0, storage.GetTotalRows());
 	if (upper.empty()) {
 		return;
 	}
@@ -150,7 +149,7 @@ static void LinkUpperLayersFirst(ClientContext &context, DuckTableEntry &table, 
 		storage.Fetch(transaction, chunk, columns, row_ids, count, fetch_state);
 		index.CollectKeys(chunk.data[0], chunk.data[1], chunk.size(), nullptr, batch);
 	}
-	graph.InsertBatch(batch.labels, batch.vectors, index.SchedulerThreads(), index.ErrorContext());
+	index.InsertBatch(batch, index.SchedulerThreads(), false);
 	linked.insert(batch.labels.begin(), batch.labels.end());
 }
 
@@ -161,6 +160,11 @@ static unique_ptr<IndexBuildGlobalState> HNSWBuildGlobalInit(IndexBuildInitGloba
 	state->index = make_uniq<HNSWIndex>(IndexNameOf(input.info), input.info.constraint_type, input.storage_ids,
 	                                    TableIOManager::Get(storage), input.expressions, storage.db, bind.options);
 	state->index->AttachTable(storage);
+	// Fail before the build, not after minutes of it, if memory_limit cannot hold the graph (each
+	// batch still reserves its memory as it is inserted).
+	auto rows = storage.GetTotalRows();
+	IndexMemory::CheckRoom(input.context, rows * BytesPerRow(bind.options.params), state->index->ErrorContext(),
+	                       StringUtil::Format("building it for %llu rows", rows));
 	LinkUpperLayersFirst(input.context, input.table, *state->index, state->linked_first);
 	return std::move(state);
 }
@@ -179,8 +183,8 @@ static void HNSWBuildSink(IndexBuildSinkInput &input, DataChunk &key_chunk, Data
 	auto active = ++state.active_sinks;
 	auto total = state.index->SchedulerThreads();
 	auto threads = total > active ? total - active + 1 : 1;
-	auto error =
-	    state.index->InsertKeys(key_chunk.data[0], row_chunk.data[0], key_chunk.size(), threads, &state.linked_first);
+	auto error = state.index->InsertKeys(key_chunk.data[0], row_chunk.data[0], key_chunk.size(), threads, false,
+	                                     &state.linked_first);
 	--state.active_sinks;
 	if (error.HasError()) {
 		error.Throw();

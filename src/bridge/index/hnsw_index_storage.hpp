@@ -46,6 +46,10 @@ public:
 	//! Frees every page (DROP INDEX).
 	void Reset();
 	idx_t InMemorySize() const;
+	//! Bytes of the stored image.
+	idx_t ImageBytes() const {
+		return pages.size() * page_size;
+	}
 	//! Pages of the stored image.
 	idx_t StoredPages() const {
 		return pages.size();

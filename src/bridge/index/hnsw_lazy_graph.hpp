@@ -13,8 +13,9 @@ namespace hnsw {
 
 class LazyGraph {
 public:
-	//! Reads the stored pages; throws with the reason if they cannot be read.
-	using Loader = std::function<unique_ptr<RustIndex>()>;
+	//! Reads the stored pages; throws with the reason if they cannot be read, or
+	//! OutOfMemoryException if memory_limit leaves no room for the graph (unless `may_exceed`).
+	using Loader = std::function<unique_ptr<RustIndex>(bool may_exceed)>;
 
 	//! A graph in memory from the start (a new index), or none if `reason` says why not.
 	explicit LazyGraph(unique_ptr<RustIndex> graph, string reason = string())
@@ -31,13 +32,16 @@ public:
 
 	//! The graph (loading it on the first call, from any thread, once), or null if it cannot
 	//! be used (Reason() says why) or was reset. Const: loading does not change what the index
-	//! holds, only when it is read.
-	RustIndex *Get() const {
+	//! holds, only when it is read. A load refused for memory throws and stays pending (a later
+	//! call may find room); with `may_exceed` (work that must not fail) it is never refused.
+	RustIndex *Get(bool may_exceed = false) const {
 		if (pending.load(std::memory_order_acquire)) {
 			lock_guard<mutex> guard(lock);
 			if (pending.load(std::memory_order_relaxed)) {
 				try {
-					graph = loader();
+					graph = loader(may_exceed);
+				} catch (OutOfMemoryException &) {
+					throw;
 				} catch (std::exception &ex) {
 					reason = "its stored data cannot be read (" + ErrorData(ex).RawMessage() + ")";
 				}

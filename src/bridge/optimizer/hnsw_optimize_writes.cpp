@@ -1,16 +1,21 @@
-// Before optimizing a write (INSERT, UPDATE, MERGE), hand the written table's storage to its HNSW
-// indexes: at commit they may ask DuckDB to start a new row group (hnsw_index_row_groups.cpp),
-// and an index cannot find its table by itself. And check the vectors an INSERT or UPDATE writes
-// into an indexed column while the statement runs: DuckDB hands rows to the index only at commit,
-// where a bad vector (NaN, wrong for the metric) would fail the whole transaction at COMMIT.
+// Before optimizing a write (INSERT, UPDATE, MERGE, DELETE), hand the written table's storage to
+// its HNSW indexes: at commit they may ask DuckDB to start a new row group
+// (hnsw_index_row_groups.cpp), and an index cannot find its table by itself. Their graphs are
+// loaded now, so a graph memory_limit has no room for fails this statement, not its commit. And
+// check the vectors an INSERT or UPDATE writes into an indexed column while the statement runs:
+// DuckDB hands rows to the index only at commit, where a bad vector (NaN, wrong for the metric)
+// or more rows than memory_limit leaves room for would fail the whole transaction at COMMIT.
 #include "hnsw_bridge.hpp"
 #include "catalog/hnsw_index_catalog.hpp"
 #include "hnsw_vectors.hpp"
+#include "index/hnsw_index_memory.hpp"
+#include "rust/hnsw_rust_index.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
 #include "duckdb/optimizer/optimizer_extension.hpp"
 #include "duckdb/optimizer/optimizer.hpp"
 #include "duckdb/planner/binder.hpp"
+#include "duckdb/planner/operator/logical_delete.hpp"
 #include "duckdb/planner/operator/logical_insert.hpp"
 #include "duckdb/planner/operator/logical_projection.hpp"
 #include "duckdb/planner/operator/logical_merge_into.hpp"
@@ -22,9 +27,11 @@
 namespace duckdb {
 namespace hnsw {
 
-//! The table a write operator appends to, or null.
-static optional_ptr<TableCatalogEntry> AppendedTable(LogicalOperator &op) {
+//! The table a write operator changes, or null.
+static optional_ptr<TableCatalogEntry> WrittenTable(LogicalOperator &op) {
 	switch (op.type) {
+	case LogicalOperatorType::LOGICAL_DELETE:
+		return &op.Cast<LogicalDelete>().table; // loads the graph now: its commit must not fail
 	case LogicalOperatorType::LOGICAL_INSERT:
 		return &op.Cast<LogicalInsert>().table;
 	case LogicalOperatorType::LOGICAL_UPDATE:
@@ -77,28 +84,61 @@ static vector<VectorCheck> AttachToIndexes(ClientContext &context, TableCatalogE
 	return checks;
 }
 
+//! Rows one execution of a statement has written into an indexed column so far (executions of a
+//! prepared statement share the function, and differ in their query number).
+class WrittenRows {
+public:
+	//! Adds `rows` to the count of execution `query`; returns the count.
+	idx_t Add(idx_t query_p, idx_t rows_p) {
+		lock_guard<mutex> guard(lock);
+		if (query != query_p) {
+			query = query_p;
+			rows = 0;
+		}
+		rows += rows_p;
+		return rows;
+	}
+
+private:
+	mutex lock;
+	idx_t query = DConstants::INVALID_INDEX;
+	idx_t rows = 0;
+};
+
 //! hnsw_check_vector(v): v, or an error naming the index and the problem if the index cannot take
-//! it. NULL passes (rows without a vector are not indexed).
+//! it (a bad vector, or more rows than memory_limit leaves room for in the index). NULL passes
+//! (rows without a vector are not indexed).
 static ScalarFunction CheckFunction(const VectorCheck &check, const LogicalType &type) {
 	auto context = StringUtil::Format("HNSW index \"%s\"", check.index_name);
 	auto params = check.params;
-	ScalarFunction function("hnsw_check_vector", {type}, type,
-	                        [context, params](DataChunk &args, ExpressionState &state, Vector &result) {
-		                        auto count = args.size();
-		                        ArrayRows<float> rows(args.data[0], count, context, "indexed");
-		                        for (idx_t i = 0; i < count; i++) {
-			                        if (rows.IsNull(i)) {
-				                        continue;
-			                        }
-			                        CoreStatus status;
-			                        hnsw_rs_params_check_vector(&params, rows.Row(i), rows.size, status.Out());
-			                        status.Check(context + ", a written row");
-		                        }
-		                        result.Reference(args.data[0]);
-		                        if (args.AllConstant()) {
-			                        result.SetVectorType(VectorType::CONSTANT_VECTOR);
-		                        }
-	                        });
+	auto bytes_per_row = BytesPerRow(params);
+	auto written = make_shared_ptr<WrittenRows>();
+	ScalarFunction function(
+	    "hnsw_check_vector", {type}, type,
+	    [context, params, bytes_per_row, written](DataChunk &args, ExpressionState &state, Vector &result) {
+		    auto count = args.size();
+		    ArrayRows<float> rows(args.data[0], count, context, "indexed");
+		    idx_t indexed = 0;
+		    for (idx_t i = 0; i < count; i++) {
+			    if (rows.IsNull(i)) {
+				    continue;
+			    }
+			    CoreStatus status;
+			    hnsw_rs_params_check_vector(&params, rows.Row(i), rows.size, status.Out());
+			    status.Check(context + ", a written row");
+			    indexed++;
+		    }
+		    // The rows reach the index at commit, which must not fail: refuse them now if the
+		    // index could not grow by that much under memory_limit.
+		    auto &client = state.GetContext();
+		    auto total = written->Add(client.transaction.GetActiveQuery(), indexed);
+		    IndexMemory::CheckRoom(client, total * bytes_per_row, context,
+		                           StringUtil::Format("adding this statement's %llu rows", total));
+		    result.Reference(args.data[0]);
+		    if (args.AllConstant()) {
+			    result.SetVectorType(VectorType::CONSTANT_VECTOR);
+		    }
+	    });
 	function.SetFallible(); // it throws for bad rows: DuckDB must not evaluate it speculatively
 	return function;
 }
@@ -175,7 +215,7 @@ static void PrepareWrites(OptimizerExtensionInput &input, LogicalOperator &op) {
 	for (auto &child : op.children) {
 		PrepareWrites(input, *child);
 	}
-	auto table = AppendedTable(op);
+	auto table = WrittenTable(op);
 	if (!table) {
 		return;
 	}

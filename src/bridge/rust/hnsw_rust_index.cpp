@@ -16,6 +16,13 @@ void ThrowCoreError(const HnswStatus &status, const string &context) {
 	}
 }
 
+idx_t BytesPerRow(const HnswParams &params) {
+	CoreStatus status;
+	auto bytes = hnsw_rs_params_bytes_per_row(&params, status.Out());
+	status.Check("HNSW index parameters");
+	return bytes;
+}
+
 RustIndex::RustIndex(const HnswParams &params) {
 	CoreStatus status;
 	handle = hnsw_rs_index_new(&params, status.Out());

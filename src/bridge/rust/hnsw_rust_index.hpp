@@ -27,6 +27,9 @@ struct CoreStatus {
 	}
 };
 
+//! Bytes an index with `params` grows by, on average, per inserted row (see Params::bytes_per_row).
+idx_t BytesPerRow(const HnswParams &params);
+
 //! Owns a Rust index handle.
 class RustIndex {
 public:
