@@ -18,6 +18,12 @@ pub enum Error {
         min: u64,
         max: u64,
     },
+    /// An option takes one of a few names.
+    Choice {
+        name: &'static str,
+        value: String,
+        choices: &'static str,
+    },
     /// A parameter conflicts with another one.
     ParameterConflict(String),
     /// The label is already present (and not deleted) in the index.
@@ -57,6 +63,11 @@ impl fmt::Display for Error {
             } => {
                 write!(f, "{name} must be between {min} and {max}, not {value}")
             }
+            Error::Choice {
+                name,
+                value,
+                choices,
+            } => write!(f, "{name} must be {choices}, not '{value}'"),
             Error::ParameterConflict(msg) => f.write_str(msg),
             Error::DuplicateLabel(label) => write!(f, "label {label} is already in the index"),
             Error::Capacity { max } => {

@@ -2,7 +2,7 @@
 //!
 //! Plain library code with no DuckDB types, by concern: distances (`distance`), the graph's
 //! storage and handle (`graph`), building it (`build`), searching it (`search`, and among the rows a predicate matched: `filter`), keeping it
-//! healthy as rows change (`maintenance`), the storage format (`format`), reading embedding files (`vector_file`), measuring and tuning (`benchmark`), and the C ABI the
+//! healthy as rows change (`maintenance`), the storage format (`format`), compact codes for stored vectors (`quantize`), reading embedding files (`vector_file`), measuring and tuning (`benchmark`), and the C ABI the
 //! C++ bridge calls (`ffi`). `parallel` is the one parallel-for they share.
 
 pub mod benchmark;
@@ -17,6 +17,7 @@ pub mod hash;
 pub mod maintenance;
 pub mod parallel;
 pub mod params;
+pub mod quantize;
 pub mod search;
 pub mod vector_file;
 

@@ -1,0 +1,62 @@
+//! Compact codes for stored vectors, so the graph can navigate without a float copy of every
+//! vector: `int8` keeps one byte per dimension on learned per-dimension ranges
+//! ([`ScalarQuantizer`]); `bit` keeps one bit per dimension of a randomly rotated, centred vector
+//! plus two floats, with an unbiased estimator of distances to a float query
+//! ([`BinaryQuantizer`]). A code only ranks candidates: the exact ranking is the caller's, over a
+//! few more candidates than it asks for.
+
+mod binary;
+mod rotation;
+mod scalar;
+
+pub use binary::{BinaryQuantizer, BinaryQuery};
+pub use rotation::Rotation;
+pub use scalar::{ScalarQuantizer, ScalarQuery};
+
+use crate::error::{Error, Result};
+
+/// How an index stores its vectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quantization {
+    /// Full float32 vectors (exact distances).
+    F32,
+    /// One byte per dimension.
+    Int8,
+    /// One bit per (rotated, padded) dimension and two floats.
+    Bit,
+}
+
+impl Quantization {
+    /// Every quantization, in the order options list them.
+    pub const ALL: [Quantization; 3] = [Quantization::F32, Quantization::Int8, Quantization::Bit];
+
+    /// The option value naming it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::F32 => "f32",
+            Quantization::Int8 => "int8",
+            Quantization::Bit => "bit",
+        }
+    }
+
+    /// Parses an option value (case-insensitive); the error lists the accepted names.
+    pub fn parse(name: &str) -> Result<Quantization> {
+        Quantization::ALL
+            .into_iter()
+            .find(|q| q.name().eq_ignore_ascii_case(name))
+            .ok_or_else(|| Error::Choice {
+                name: "quantization",
+                value: name.to_string(),
+                choices: "'f32', 'int8' or 'bit'",
+            })
+    }
+
+    /// Bytes of one stored vector of `dim` dimensions.
+    pub fn code_bytes(self, dim: usize) -> usize {
+        match self {
+            Quantization::F32 => 4 * dim,
+            Quantization::Int8 => dim,
+            Quantization::Bit => Rotation::padded(dim) / 8 + binary::FACTOR_BYTES,
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! Compact codes against exact float distances: the rotation keeps lengths and angles, `int8`
+//! distances equal the distances to the decoded vectors, clamping is counted, and both codes rank
+//! well enough that re-ranking a few times k candidates exactly finds the true top k (brute
+//! force over seeded clustered data, queries that are not stored points).
+
+mod common;
+
+use common::{clustered, gaussian, Rng};
+use hnsw::distance::{kernels, Metric, MetricKind};
+use hnsw::quantize::{BinaryQuantizer, Quantization, Rotation, ScalarQuantizer};
+
+const CENTRES: usize = 64;
+const METRICS: [MetricKind; 3] = [MetricKind::L2sq, MetricKind::Cosine, MetricKind::Ip];
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+#[test]
+fn the_rotation_keeps_lengths_and_inner_products() {
+    for dim in [3, 8, 100, 384, 768] {
+        let rotation = Rotation::new(dim, 7);
+        assert_eq!(rotation.output_dim(), Rotation::padded(dim));
+        assert!(rotation.output_dim() >= dim && rotation.output_dim().is_power_of_two());
+        let data = gaussian(2, dim, dim as u64);
+        let (a, b) = data.split_at(dim);
+        let mut ra = vec![0.0; rotation.output_dim()];
+        let mut rb = ra.clone();
+        rotation.apply(a, &mut ra);
+        rotation.apply(b, &mut rb);
+        for (x, y, rx, ry) in [(a, b, &ra, &rb), (a, a, &ra, &ra), (b, b, &rb, &rb)] {
+            let before = dot(x, y);
+            let after = dot(rx, ry);
+            assert!(
+                (before - after).abs() <= 1e-4 * dot(x, x).max(dot(y, y)),
+                "dim {dim}: {before} vs {after}"
+            );
+        }
+        if dim < 64 {
+            continue;
+        }
+        // Not the identity: the energy is spread over the padded coordinates.
+        let largest = ra.iter().map(|x| x.abs()).fold(0.0, f32::max) as f64;
+        assert!(
+            largest < 0.5 * dot(a, a).sqrt(),
+            "dim {dim}: one coordinate holds {largest}"
+        );
+    }
+}
+
+#[test]
+fn int8_codes_round_trip_within_half_a_step_and_count_clamping() {
+    let dim = 64;
+    let data = clustered(2_000, dim, 10, 3);
+    let quantizer = ScalarQuantizer::train(&data[..500 * dim], dim).unwrap();
+    let (_, step) = quantizer.parts();
+    let mut code = vec![0u8; dim];
+    let mut back = vec![0.0f32; dim];
+    let mut clamped = 0;
+    for row in data.chunks_exact(dim) {
+        clamped += quantizer.encode(row, &mut code);
+        quantizer.decode(&code, &mut back);
+        for i in 0..dim {
+            // Rows outside the sample's range (plus its headroom) are clamped; the others land
+            // within half a step.
+            let error = (row[i] - back[i]).abs();
+            assert!(
+                error <= 0.5001 * step[i] || clamped > 0,
+                "dim {i}: error {error}, step {}",
+                step[i]
+            );
+        }
+    }
+    // A row far outside every range: each component is clamped and counted.
+    let far = vec![1e6f32; dim];
+    assert_eq!(quantizer.encode(&far, &mut code), dim);
+    assert!(code.iter().all(|&c| c == 255));
+    let below = vec![-1e6f32; dim];
+    assert_eq!(quantizer.encode(&below, &mut code), dim);
+    assert!(code.iter().all(|&c| c == 0));
+    // A constant dimension gets a valid range around its value.
+    let flat = vec![2.5f32; 3 * 4];
+    let q = ScalarQuantizer::train(&flat, 4).unwrap();
+    let mut c4 = [0u8; 4];
+    assert_eq!(q.encode(&[2.5; 4], &mut c4), 0);
+    let mut b4 = [0.0f32; 4];
+    q.decode(&c4, &mut b4);
+    assert!(b4.iter().all(|x| (x - 2.5).abs() < 0.01));
+    // Stored ranges are checked when read back.
+    let (lower, step) = quantizer.parts();
+    assert_eq!(
+        ScalarQuantizer::from_parts(lower.to_vec(), step.to_vec()).unwrap(),
+        quantizer
+    );
+    assert!(ScalarQuantizer::from_parts(vec![0.0; 2], vec![1.0, 0.0]).is_err());
+    assert!(ScalarQuantizer::from_parts(vec![f32::NAN; 2], vec![1.0; 2]).is_err());
+    assert!(ScalarQuantizer::train(&[1.0; 5], 2).is_err());
+}
+
+#[test]
+fn int8_distances_are_the_distances_to_the_decoded_vectors() {
+    let dim = 96;
+    for metric in METRICS {
+        let m: &dyn Metric = metric.metric();
+        let mut data = clustered(300, dim, 5, 9);
+        for row in data.chunks_exact_mut(dim) {
+            m.prepare(row).unwrap();
+        }
+        let quantizer = ScalarQuantizer::train(&data, dim).unwrap();
+        let mut code = vec![0u8; dim];
+        let mut back = vec![0.0f32; dim];
+        for (i, query) in data.chunks_exact(dim).take(20).enumerate() {
+            let prepared = quantizer.prepare(metric, query);
+            for row in data.chunks_exact(dim).skip(i * 7).take(15) {
+                quantizer.encode(row, &mut code);
+                quantizer.decode(&code, &mut back);
+                let want = m.distance(kernels(), query, &back);
+                let got = prepared.distance(&code);
+                assert!(
+                    (want - got).abs() <= 1e-3 * want.abs().max(1.0),
+                    "{metric:?}: {got} vs {want}"
+                );
+            }
+        }
+    }
+}
+
+/// Recall@k of re-ranking, by the exact distance, the `k * factor` rows nearest by `estimate`
+/// (estimated distances from a query to every row), for each factor.
+fn rerank_recall(
+    metric: MetricKind,
+    data: &[f32],
+    queries: &[f32],
+    dim: usize,
+    k: usize,
+    factors: &[usize],
+    estimate: &dyn Fn(&[f32]) -> Vec<f32>,
+) -> Vec<f64> {
+    let m: &dyn Metric = metric.metric();
+    let rows = data.len() / dim;
+    let mut found = vec![0usize; factors.len()];
+    for query in queries.chunks_exact(dim) {
+        let exact: Vec<f32> = data
+            .chunks_exact(dim)
+            .map(|row| m.distance(kernels(), query, row))
+            .collect();
+        let mut truth: Vec<usize> = (0..rows).collect();
+        truth.sort_by(|&a, &b| exact[a].total_cmp(&exact[b]));
+        let estimated = estimate(query);
+        let mut by_code: Vec<usize> = (0..rows).collect();
+        by_code.sort_by(|&a, &b| estimated[a].total_cmp(&estimated[b]));
+        for (f, &factor) in factors.iter().enumerate() {
+            let mut shortlist = by_code[..k * factor].to_vec();
+            shortlist.sort_by(|&a, &b| exact[a].total_cmp(&exact[b]));
+            found[f] += shortlist[..k]
+                .iter()
+                .filter(|i| truth[..k].contains(i))
+                .count();
+        }
+    }
+    let total = (k * queries.len() / dim) as f64;
+    found.into_iter().map(|n| n as f64 / total).collect()
+}
+
+/// Stored-form rows (cosine normalized) and queries near rows but not on them.
+fn data_and_queries(
+    metric: MetricKind,
+    rows: usize,
+    dim: usize,
+    spread: f32,
+    seed: u64,
+) -> (Vec<f32>, Vec<f32>) {
+    let m: &dyn Metric = metric.metric();
+    let mut data = clustered(rows, dim, 40, seed);
+    // `clustered` draws unit-variance clusters around centres of scale 4: `spread` scales the
+    // clusters (tight below 1, loose above).
+    let mut rng = Rng::new(seed ^ 0xabc);
+    for x in data.iter_mut() {
+        *x += (spread - 1.0) * rng.gaussian();
+    }
+    let mut queries: Vec<f32> = data[..40 * dim]
+        .iter()
+        .map(|x| x + 0.5 * rng.gaussian())
+        .collect();
+    for row in data
+        .chunks_exact_mut(dim)
+        .chain(queries.chunks_exact_mut(dim))
+    {
+        m.prepare(row).unwrap();
+    }
+    (data, queries)
+}
+
+#[test]
+fn both_codes_find_the_exact_top_10_after_reranking_a_shortlist() {
+    // 10k x 384 clustered, tight and loose, every metric: recall@10 of the exact re-ranking of
+    // the k * factor rows the code ranks first.
+    let (rows, dim, k) = (10_000, 384, 10);
+    for metric in METRICS {
+        for spread in [0.5f32, 2.0] {
+            let (data, queries) = data_and_queries(metric, rows, dim, spread, 21);
+            let sample = &data[..2_000 * dim];
+            let int8 = ScalarQuantizer::train(sample, dim).unwrap();
+            let int8_codes: Vec<u8> = data
+                .chunks_exact(dim)
+                .flat_map(|row| {
+                    let mut c = vec![0u8; dim];
+                    int8.encode(row, &mut c);
+                    c
+                })
+                .collect();
+            let bit = BinaryQuantizer::train(metric, sample, dim, CENTRES, 5).unwrap();
+            let width = bit.code_bytes();
+            let bit_codes: Vec<u8> = data
+                .chunks_exact(dim)
+                .flat_map(|row| {
+                    let mut c = vec![0u8; width];
+                    bit.encode(row, &mut c);
+                    c
+                })
+                .collect();
+            let int8_estimate = |q: &[f32]| {
+                let p = int8.prepare(metric, q);
+                int8_codes
+                    .chunks_exact(dim)
+                    .map(|c| p.distance(c))
+                    .collect()
+            };
+            let bit_estimate = |q: &[f32]| {
+                let p = bit.prepare(q);
+                bit_codes
+                    .chunks_exact(width)
+                    .map(|c| p.distance(c))
+                    .collect()
+            };
+            let factors = [1, 2, 4, 8];
+            let r8 = rerank_recall(metric, &data, &queries, dim, k, &factors, &int8_estimate);
+            let r1 = rerank_recall(metric, &data, &queries, dim, k, &factors, &bit_estimate);
+            let mut line = format!("{metric:?} spread {spread}:");
+            for (f, factor) in factors.iter().enumerate() {
+                line += &format!("  x{factor} int8 {:.3} bit {:.3}", r8[f], r1[f]);
+            }
+            // int8 ranks almost as floats do; one bit per dimension needs a longer shortlist.
+            assert!(r8[1] >= 0.99, "{line}");
+            assert!(r1[3] >= 0.97, "{line}");
+            println!("{line}");
+        }
+    }
+}
+
+#[test]
+fn quantization_names_parse_and_size_their_codes() {
+    for q in Quantization::ALL {
+        assert_eq!(Quantization::parse(q.name()).unwrap(), q);
+        assert_eq!(Quantization::parse(&q.name().to_uppercase()).unwrap(), q);
+    }
+    let error = Quantization::parse("int4").unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "quantization must be 'f32', 'int8' or 'bit', not 'int4'"
+    );
+    assert_eq!(Quantization::F32.code_bytes(384), 1536);
+    assert_eq!(Quantization::Int8.code_bytes(384), 384);
+    assert_eq!(Quantization::Bit.code_bytes(384), 64 + 10);
+    let bit = BinaryQuantizer::train(MetricKind::L2sq, &gaussian(10, 384, 1), 384, 4, 1).unwrap();
+    assert_eq!(bit.code_bytes(), Quantization::Bit.code_bytes(384));
+}
+
+#[test]
+fn a_bit_code_of_a_centre_gives_the_exact_distance_to_it() {
+    // x = c: the residual is zero, so the estimate has no error term and equals the metric's
+    // distance to the centre. (Not under cosine, whose stored vectors are unit vectors and whose
+    // centres are not.)
+    let dim = 48;
+    for metric in [MetricKind::L2sq, MetricKind::Ip] {
+        let m: &dyn Metric = metric.metric();
+        let mut data = clustered(400, dim, 6, 13);
+        for row in data.chunks_exact_mut(dim) {
+            m.prepare(row).unwrap();
+        }
+        let quantizer = BinaryQuantizer::train(metric, &data, dim, 6, 3).unwrap();
+        let (centres, seed) = quantizer.parts();
+        let rebuilt = BinaryQuantizer::from_parts(metric, dim, centres.to_vec(), seed).unwrap();
+        let mut code = vec![0u8; quantizer.code_bytes()];
+        let mut again = code.clone();
+        let query = &data[..dim];
+        let prepared = quantizer.prepare(query);
+        for centre in centres.chunks_exact(dim) {
+            quantizer.encode(centre, &mut code);
+            rebuilt.encode(centre, &mut again);
+            assert_eq!(code, again);
+            let exact = m.distance(kernels(), query, centre);
+            let got = prepared.distance(&code);
+            assert!(
+                (got - exact).abs() <= 1e-4 * exact.abs().max(1.0),
+                "{metric:?}: {got} vs {exact}"
+            );
+        }
+    }
+    assert!(BinaryQuantizer::from_parts(MetricKind::L2sq, 4, vec![0.0; 6], 1).is_err());
+    assert!(BinaryQuantizer::from_parts(MetricKind::L2sq, 2, vec![f32::NAN, 0.0], 1).is_err());
+    assert!(BinaryQuantizer::train(MetricKind::L2sq, &[], 4, 2, 1).is_err());
+}
