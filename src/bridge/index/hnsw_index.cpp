@@ -57,9 +57,9 @@ HNSWPageStore &HNSWIndex::SyncStore() {
 
 IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_insensitive_map_t<Value> &given) {
 	ScopedIndexLock guard(*this);
-	// The page buffers written below come from DuckDB's buffer pool: a checkpoint that runs out of
-	// memory is fatal, so the graph's own reservation makes room for them until the end.
-	ReleasedMemory room(memory, [this]() { return GraphBytes(); });
+	// The page buffers written below come from DuckDB's buffer pool, and a checkpoint that runs
+	// out of memory is fatal: make room for as many as the image has pages (an upper bound).
+	ReleasedMemory room(memory, StoredImageBytes(), [this]() { return GraphBytes(); });
 	PurgeRetired();
 	CompactIfDue(false);
 	RelinkIfDue(true);
@@ -69,7 +69,7 @@ IndexStorageInfo HNSWIndex::SerializeToDisk(QueryContext context, const case_ins
 
 IndexStorageInfo HNSWIndex::SerializeToWAL(const case_insensitive_map_t<Value> &given) {
 	// The caller holds exclusive access (the commit of CREATE INDEX), which must not fail either.
-	ReleasedMemory room(memory, [this]() { return GraphBytes(); });
+	ReleasedMemory room(memory, StoredImageBytes(), [this]() { return GraphBytes(); });
 	return SyncStore().ToWAL(name, StorageOptions(given));
 }
 
@@ -145,6 +145,11 @@ ErrorData HNSWIndex::InsertKeys(Vector &keys, Vector &row_ids, idx_t count, idx_
 		return ErrorData(ex);
 	}
 	return ErrorData();
+}
+
+idx_t HNSWIndex::StoredImageBytes() const {
+	// The image is about as large as the graph (or, not loaded, as what is stored).
+	return MaxValue(GraphBytes(), store ? store->ImageBytes() : idx_t(0));
 }
 
 idx_t HNSWIndex::GraphBytes() const {

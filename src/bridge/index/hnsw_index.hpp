@@ -124,6 +124,8 @@ private:
 	void SettleMemory();
 	//! Bytes of the graph in memory (0 while not loaded).
 	idx_t GraphBytes() const;
+	//! Bytes of the graph's storage image (about the graph's bytes).
+	idx_t StoredImageBytes() const;
 	//! Options persisted with the storage: the format marker and, if any, why it is unusable.
 	case_insensitive_map_t<Value> StorageOptions(const case_insensitive_map_t<Value> &options) const;
 

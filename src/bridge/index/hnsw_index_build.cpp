@@ -15,6 +15,7 @@
 #include "duckdb/storage/data_table.hpp"
 #include "duckdb/storage/storage_manager.hpp"
 #include "duckdb/storage/table_io_manager.hpp"
+#include "duckdb/storage/table/data_table_info.hpp"
 #include "duckdb/storage/table/scan_state.hpp"
 #include "duckdb/transaction/duck_transaction.hpp"
 
@@ -161,10 +162,15 @@ static unique_ptr<IndexBuildGlobalState> HNSWBuildGlobalInit(IndexBuildInitGloba
 	                                    TableIOManager::Get(storage), input.expressions, storage.db, bind.options);
 	state->index->AttachTable(storage);
 	// Fail before the build, not after minutes of it, if memory_limit cannot hold the graph (each
-	// batch still reserves its memory as it is inserted).
+	// batch still reserves its memory as it is inserted). In a database file the commit also
+	// writes the graph's image, about as large, into the WAL from DuckDB's buffers.
 	auto rows = storage.GetTotalRows();
-	IndexMemory::CheckRoom(input.context, rows * BytesPerRow(bind.options.params), state->index->ErrorContext(),
-	                       StringUtil::Format("building it for %llu rows", rows));
+	auto graph_bytes = rows * BytesPerRow(bind.options.params);
+	auto in_memory = storage.GetDataTableInfo()->IsTemporary() || storage.db.GetStorageManager().InMemory();
+	IndexMemory::CheckRoom(input.context, in_memory ? graph_bytes : 2 * graph_bytes, state->index->ErrorContext(),
+	                       in_memory
+	                           ? StringUtil::Format("building it for %llu rows", rows)
+	                           : StringUtil::Format("building it for %llu rows (and its image in the WAL)", rows));
 	LinkUpperLayersFirst(input.context, input.table, *state->index, state->linked_first);
 	return std::move(state);
 }

@@ -42,6 +42,22 @@ void IndexMemory::ReserveOrThrow(BufferManager &buffers, idx_t bytes, const stri
 	}
 }
 
+bool IndexMemory::HasRoom(idx_t bytes) {
+	if (bytes == 0) {
+		return true;
+	}
+	try {
+		buffers.ReserveMemory(bytes);
+	} catch (std::exception &ex) {
+		if (ErrorData(ex).Type() == ExceptionType::OUT_OF_MEMORY) {
+			return false;
+		}
+		throw;
+	}
+	buffers.FreeReservedMemory(bytes);
+	return true;
+}
+
 void IndexMemory::CheckRoom(ClientContext &context, idx_t bytes, const string &error_context, const string &what) {
 	if (bytes == 0) {
 		return;
@@ -85,9 +101,17 @@ idx_t IndexMemory::Reserved() const {
 	return reserved;
 }
 
-ReleasedMemory::ReleasedMemory(IndexMemory &memory_p, std::function<idx_t()> graph_bytes_p)
+ReleasedMemory::ReleasedMemory(IndexMemory &memory_p, idx_t needed, std::function<idx_t()> graph_bytes_p)
     : memory(memory_p), graph_bytes(std::move(graph_bytes_p)) {
-	memory.Release();
+	bool room;
+	try {
+		room = memory.HasRoom(needed);
+	} catch (std::exception &) {
+		room = false;
+	}
+	if (!room) {
+		memory.Settle(0, 0); // lends the graph's bytes; keeps what operations under way reserved
+	}
 }
 
 ReleasedMemory::~ReleasedMemory() {

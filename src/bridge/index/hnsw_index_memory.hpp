@@ -29,6 +29,8 @@ public:
 	void Release();
 	//! Bytes counted in DuckDB's buffer pool now.
 	idx_t Reserved() const;
+	//! True if DuckDB can make room for `bytes` more now (evicting other buffers); reserves nothing.
+	bool HasRoom(idx_t bytes);
 	//! Throws OutOfMemoryException (as Reserve does) unless DuckDB could make room for `bytes`
 	//! more now; reserves nothing. For statements whose rows reach the index only at commit.
 	static void CheckRoom(ClientContext &context, idx_t bytes, const string &error_context, const string &what);
@@ -45,11 +47,13 @@ private:
 	idx_t in_flight = 0;
 };
 
-//! Returns an index's reservation to DuckDB for a scope (its page buffers need the room inside a
-//! checkpoint, which must not run out of memory) and counts the graph again after it.
+//! Makes room for `needed` bytes of page buffers that a checkpoint or commit (which must not run
+//! out of memory) is about to take from DuckDB: DuckDB evicts other buffers for them if it can;
+//! if it cannot, the index's own reservation is lent to them for the scope, so memory may pass
+//! memory_limit by up to that much until the pages are written. Counts the graph again after.
 class ReleasedMemory {
 public:
-	ReleasedMemory(IndexMemory &memory, std::function<idx_t()> graph_bytes);
+	ReleasedMemory(IndexMemory &memory, idx_t needed, std::function<idx_t()> graph_bytes);
 	~ReleasedMemory();
 
 private:
