@@ -24,8 +24,8 @@ namespace hnsw {
 
 //! Recognises min_by / arg_min / max_by / arg_max (and DuckDB's *_nulls_last forms) with an
 //! optional constant k; returns the ordering key resolved over the scans below `input`.
-static bool MatchTopKAggregate(const Expression &expr, LogicalOperator &input, unique_ptr<Expression> &key,
-                               OrderType &direction, idx_t &k) {
+bool MatchTopKAggregate(const Expression &expr, LogicalOperator &input, unique_ptr<Expression> &key,
+                        OrderType &direction, idx_t &k) {
 	if (expr.GetExpressionClass() != ExpressionClass::BOUND_AGGREGATE) {
 		return false;
 	}

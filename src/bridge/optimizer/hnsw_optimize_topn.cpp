@@ -178,10 +178,11 @@ static unique_ptr<TopNRewrite> TryRewriteTopN(ClientContext &context, Binder &bi
 }
 
 //! Walks the plan bottom-up; returns a rewrite inside `op` for its parent to build on.
-static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, Binder &binder, unique_ptr<LogicalOperator> &op) {
+static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, Binder &binder, unique_ptr<LogicalOperator> &op,
+                                       vector<FusedJoin> &fused) {
 	vector<unique_ptr<TopNRewrite>> below;
 	for (auto &child : op->children) {
-		below.push_back(Rewrite(context, binder, child));
+		below.push_back(Rewrite(context, binder, child, fused));
 	}
 	if (op->type == LogicalOperatorType::LOGICAL_TOP_N) {
 		return TryRewriteTopN(context, binder, op->Cast<LogicalTopN>());
@@ -192,6 +193,10 @@ static unique_ptr<TopNRewrite> Rewrite(ClientContext &context, Binder &binder, u
 	}
 	if (op->type == LogicalOperatorType::LOGICAL_COMPARISON_JOIN && below.size() == 2 && below[1]) {
 		return CollapseSemiJoin(op, *below[1]) ? std::move(below[1]) : nullptr;
+	}
+	if (op->type == LogicalOperatorType::LOGICAL_COMPARISON_JOIN) {
+		TryFuseLateralTopK(op, binder, fused);
+		return nullptr;
 	}
 	if (op->type == LogicalOperatorType::LOGICAL_ORDER_BY && below.size() == 1 && below[0]) {
 		DropRedundantOrder(op, *below[0]);
@@ -209,7 +214,11 @@ static void PreOptimizeTopN(OptimizerExtensionInput &input, unique_ptr<LogicalOp
 }
 
 static void OptimizeTopN(OptimizerExtensionInput &input, unique_ptr<LogicalOperator> &plan) {
-	Rewrite(input.context, input.optimizer.binder, plan);
+	vector<FusedJoin> fused;
+	Rewrite(input.context, input.optimizer.binder, plan, fused);
+	if (!fused.empty()) {
+		RebindFusedJoins(*plan, fused);
+	}
 }
 
 void RegisterTopNOptimizer(ExtensionLoader &loader) {

@@ -58,6 +58,22 @@ optional_idx BindingPosition(LogicalOperator &op, const ColumnBinding &binding);
 //! product, is re-pointed at the outer columns the scan passes through.
 void UseInOutScan(unique_ptr<LogicalOperator> &cross_slot, HNSWScanBindData &bind, LogicalProjection &above,
                   Binder &binder, idx_t query_position);
+//! Recognises min_by / arg_min / max_by / arg_max (and DuckDB's *_nulls_last forms) with an
+//! optional constant k; returns the ordering key resolved over the scans below `input`.
+bool MatchTopKAggregate(const Expression &expr, LogicalOperator &input, unique_ptr<Expression> &key,
+                        OrderType &direction, idx_t &k);
+//! A LATERAL top-k join fused into one scan (hnsw_optimize_lateral_topk.cpp): the join's output
+//! bindings, which operators above still read, and the projection that now produces them.
+struct FusedJoin {
+	vector<ColumnBinding> old_bindings;
+	TableIndex new_index;
+	LogicalOperator *projection = nullptr;
+};
+//! Replaces the decorrelated LATERAL top-k join in `join_slot` (its aggregate already rewritten to
+//! an in-out index scan) by one in-out scan that ranks exactly; false (plan unchanged) otherwise.
+bool TryFuseLateralTopK(unique_ptr<LogicalOperator> &join_slot, Binder &binder, vector<FusedJoin> &fused);
+//! Points every reference to a fused join's old bindings, in the plan above it, at its projection.
+void RebindFusedJoins(LogicalOperator &op, const vector<FusedJoin> &fused);
 //! Top-k per group by an aggregate (min_by / arg_min / max_by / arg_max with k, which is also
 //! how DuckDB plans a LATERAL top-k join): the scan under it becomes an index scan.
 void TryRewriteTopKAggregate(ClientContext &context, Binder &binder, LogicalAggregate &aggregate);

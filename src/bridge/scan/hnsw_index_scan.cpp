@@ -10,6 +10,8 @@
 #include "scan/hnsw_filtered_rows.hpp"
 
 #include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
+#include "duckdb/common/vector_operations/vector_operations.hpp"
+#include "duckdb/execution/expression_executor.hpp"
 #include "duckdb/main/client_context.hpp"
 #include "duckdb/parallel/task_scheduler.hpp"
 #include "duckdb/storage/data_table.hpp"
@@ -33,6 +35,10 @@ unique_ptr<FunctionData> HNSWScanBindData::Copy() const {
 	copy->predicate_text = predicate_text;
 	copy->max_distance = max_distance;
 	copy->vector_column = vector_column;
+	copy->distance = distance ? distance->Copy() : nullptr;
+	copy->distance_column = distance_column;
+	copy->descending = descending;
+	copy->nulls_last = nulls_last;
 	return std::move(copy);
 }
 
@@ -40,6 +46,9 @@ bool HNSWScanBindData::Equals(const FunctionData &other_p) const {
 	auto &other = other_p.Cast<HNSWScanBindData>();
 	if (filtered || other.filtered) {
 		return this == &other; // predicates are not compared: never merge two filtered scans
+	}
+	if (distance || other.distance) {
+		return this == &other; // a fused LATERAL join: never merged with another scan
 	}
 	return &table == &other.table && index_name == other.index_name && query == other.query && k == other.k &&
 	       query_column == other.query_column && passthrough_base == other.passthrough_base;
@@ -75,6 +84,10 @@ public:
 		auto outputs = projection.empty() ? columns.size() : projection.size();
 		for (idx_t i = 0; i < outputs; i++) {
 			auto &column = columns[projection.empty() ? i : projection[i]];
+			if (!column.IsVirtualColumn() && column.GetPrimaryIndex() == bind.distance_column) {
+				distance_slot = i; // the exact top-k form's distance: computed by the caller
+				continue;
+			}
 			if (!column.IsVirtualColumn() && column.GetPrimaryIndex() >= bind.passthrough_base) {
 				// An outer column of the in-out form (they come after the table's): filled by the
 				// caller from its input row.
@@ -90,7 +103,7 @@ public:
 				types.push_back(bind.table.GetColumn(LogicalIndex(column.GetPrimaryIndex())).Type());
 			}
 		}
-		output_count = outputs - passthrough.size();
+		output_count = outputs - passthrough.size() - (distance_slot.IsValid() ? 1 : 0);
 		if (!rowid_slot.IsValid()) {
 			rowid_slot = fetch_ids.size();
 			fetch_ids.push_back(StorageIndex(COLUMN_IDENTIFIER_ROW_ID));
@@ -99,12 +112,14 @@ public:
 		buffer.Initialize(Allocator::DefaultAllocator(), types);
 	}
 
-	//! Starts reading candidates found by a batch search (see HNSWInOutFunction).
-	void StartWithCandidates(const HNSWScanBindData &bind, vector<row_t> &&candidates) {
+	//! Starts reading candidates found by a batch search (see HNSWInOutFunction); with `want` below
+	//! bind.k, a table scan completes fewer than `want` visible rows (0: never).
+	void StartWithCandidates(const HNSWScanBindData &bind, vector<row_t> &&candidates,
+	                         idx_t want = DConstants::INVALID_INDEX) {
 		row_ids = std::move(candidates);
 		returned.clear();
 		offset = 0;
-		k = bind.k;
+		k = want == DConstants::INVALID_INDEX ? bind.k : want;
 		full_scan = false;
 		filtered = false;
 		std::sort(row_ids.begin(), row_ids.end());
@@ -115,6 +130,12 @@ public:
 	vector<idx_t> passthrough;
 	//! Number of output columns read from the table.
 	idx_t output_count = 0;
+	//! Output position of the exact top-k form's distance column, if the scan has one.
+	optional_idx distance_slot;
+	//! Row ids of the rows the last Next() returned, in output order.
+	vector<row_t> emitted_ids;
+	//! Counts refills of the fetch buffer: rows Next() returned stay valid while it is unchanged.
+	idx_t fills = 0;
 
 	//! Starts reading for one query vector (null: read everything).
 	void Start(ClientContext &context, const HNSWScanBindData &bind, const float *query) {
@@ -170,6 +191,7 @@ public:
 			auto ids = RowIdVector(row_ids.data() + offset, count);
 			offset += count;
 			buffer.Reset();
+			fills++;
 			storage.Fetch(transaction, buffer, fetch_ids, ids, count, fetch_state);
 
 			if (buffer.size() > 0) {
@@ -188,6 +210,7 @@ public:
 		}
 		while (true) {
 			buffer.Reset();
+			fills++;
 			storage.Scan(transaction, buffer, *table_scan);
 			if (buffer.size() == 0) {
 				return Finish(out);
@@ -256,11 +279,13 @@ private:
 		auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 		SelectionVector keep(buffer.size());
 		idx_t kept = 0;
+		emitted_ids.clear();
 		for (idx_t i = 0; i < buffer.size(); i++) {
 			auto row_id = id_data[ids.sel->get_index(i)];
 			if (skip_returned && returned.count(row_id)) {
 				continue;
 			}
+			emitted_ids.push_back(row_id);
 			if (!full_scan && !filtered) {
 				returned.insert(row_id); // (a filtered search never completes from the table)
 			}
@@ -327,6 +352,26 @@ struct HNSWInOutState : public LocalTableFunctionState {
 	vector<bool> searched;
 	vector<float> queries;
 	vector<float> query;
+
+	//! Exact top-k form: the SQL distance over fetched rows (`eval`: the table's columns, then the
+	//! query vector) and the current row's ranking.
+	unique_ptr<ExpressionExecutor> executor;
+	DataChunk fetched;
+	vector<LogicalType> fetched_types;
+	DataChunk eval;
+	DataChunk distances;
+	struct Ranked {
+		double distance;
+		bool valid;
+		row_t row_id;
+		idx_t position;
+	};
+	vector<Ranked> ranked;
+	//! The row's answer: to emit from `fetched` by `selected` (all candidates came in one chunk),
+	//! or to fetch again by row id (a full scan or many candidates).
+	enum class TopKPhase { RANK, EMIT_SELECTED, FETCH_CHOSEN, DONE } phase = TopKPhase::RANK;
+	SelectionVector selected;
+	idx_t selected_count = 0;
 };
 
 static unique_ptr<LocalTableFunctionState> HNSWInOutInit(ExecutionContext &context, TableFunctionInitInput &input,
@@ -397,10 +442,210 @@ static void SearchChunk(ExecutionContext &context, const HNSWScanBindData &bind,
 	}
 }
 
+//! Starts reading the candidates of input row `state.row` (searched with its chunk, or one by one).
+static void StartRow(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state) {
+	auto &reader = state.reader;
+	if (state.searched[state.row]) {
+		reader.StartWithCandidates(bind, std::move(state.candidates[state.row]));
+	} else {
+		state.query.resize(ArrayType::GetSize(input.data[bind.query_column].GetType()));
+		bool has_query = InputQuery(input, bind.query_column, state.row, state.query.data());
+		reader.Start(context.client, bind, has_query ? state.query.data() : nullptr);
+	}
+}
+
+//! Exact top-k form: the next rows of the reader in `state.fetched`, which keeps the last rows
+//! when there are no more (read into an empty chunk each time: a chunk of references cannot be
+//! resized to none).
+static idx_t NextFetched(ExecutionContext &context, const HNSWScanBindData &bind, HNSWInOutState &state) {
+	DataChunk next;
+	next.InitializeEmpty(state.fetched_types);
+	auto count = state.reader.Next(context.client, bind, next);
+	if (count > 0) {
+		state.fetched.Destroy();
+		state.fetched.InitializeEmpty(state.fetched_types);
+		for (idx_t c = 0; c < next.ColumnCount(); c++) {
+			state.fetched.data[c].Reference(next.data[c]);
+		}
+		SetChunkSize(state.fetched, count);
+	}
+	return count;
+}
+
+//! Exact top-k form: evaluates the SQL distance over the `count` rows in `state.fetched` for input
+//! row `row` into `state.distances`.
+static void ComputeDistances(const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state, idx_t count) {
+	auto columns = state.fetched.ColumnCount();
+	state.eval.Reset();
+	for (idx_t c = 0; c < columns; c++) {
+		state.eval.data[c].Reference(state.fetched.data[c]);
+	}
+	ReferenceRow(state.eval.data[columns], count, input.data[bind.query_column], state.row, input.size());
+	SetChunkSize(state.eval, count);
+	state.distances.Reset();
+	state.executor->ExecuteExpression(state.eval, state.distances.data[0]);
+	SetChunkSize(state.distances, count);
+}
+
+//! Exact top-k form: reads every candidate of the current row, ranks them by the SQL distance
+//! (NULL last as in the exact plan, NaN after numbers, equal distances by row id so the answer
+//! does not depend on threads) and keeps the first k.
+static void RankRow(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state) {
+	auto &reader = state.reader;
+	StartRow(context, bind, input, state);
+	state.ranked.clear();
+	idx_t chunks = 0;
+	idx_t fills = 0;
+	while (auto count = NextFetched(context, bind, state)) {
+		chunks++;
+		fills = reader.fills;
+		ComputeDistances(bind, input, state, count);
+		UnifiedVectorFormat format;
+		ToUnifiedFormat(state.distances.data[0], count, format);
+		bool is_double = state.distances.data[0].GetType().id() == LogicalTypeId::DOUBLE;
+		for (idx_t i = 0; i < count; i++) {
+			auto index = format.sel->get_index(i);
+			double value = is_double ? UnifiedVectorFormat::GetData<double>(format)[index]
+			                         : double(UnifiedVectorFormat::GetData<float>(format)[index]);
+			bool valid = format.validity.RowIsValid(index);
+			if (valid || bind.nulls_last) {
+				state.ranked.push_back({value, valid, reader.emitted_ids[i], i});
+			}
+		}
+	}
+	bool descending = bind.descending;
+	auto before = [descending](const HNSWInOutState::Ranked &a, const HNSWInOutState::Ranked &b) {
+		if (a.valid != b.valid) {
+			return a.valid;
+		}
+		if (a.valid) {
+			bool a_nan = std::isnan(a.distance), b_nan = std::isnan(b.distance);
+			if (a_nan != b_nan) {
+				return descending ? a_nan : b_nan; // NaN sorts above every number
+			}
+			if (!a_nan && a.distance != b.distance) {
+				return descending ? a.distance > b.distance : a.distance < b.distance;
+			}
+		}
+		return a.row_id < b.row_id;
+	};
+	auto keep = MinValue<idx_t>(bind.k, state.ranked.size());
+	std::partial_sort(state.ranked.begin(), state.ranked.begin() + keep, state.ranked.end(), before);
+	state.selected_count = keep;
+	if (chunks == 1 && fills == reader.fills) {
+		// Every candidate is still in `fetched` (and its distance in `distances`): select the k.
+		state.selected.Initialize(MaxValue<idx_t>(keep, 1));
+		for (idx_t i = 0; i < keep; i++) {
+			state.selected.set_index(i, state.ranked[i].position);
+		}
+		state.phase = HNSWInOutState::TopKPhase::EMIT_SELECTED;
+		return;
+	}
+	vector<row_t> chosen;
+	for (idx_t i = 0; i < keep; i++) {
+		chosen.push_back(state.ranked[i].row_id);
+	}
+	reader.StartWithCandidates(bind, std::move(chosen), 0);
+	state.phase = HNSWInOutState::TopKPhase::FETCH_CHOSEN;
+}
+
+//! Exact top-k form, an answer fetched again by row id: its next rows, with the outer columns and
+//! the distance; 0 when it has no more.
+static idx_t EmitTopK(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state,
+                      DataChunk &output) {
+	auto &reader = state.reader;
+	auto count = NextFetched(context, bind, state);
+	if (count == 0) {
+		return 0;
+	}
+	ComputeDistances(bind, input, state, count);
+	for (idx_t c = 0; c < reader.output_count; c++) {
+		output.data[c].Reference(state.fetched.data[c]);
+	}
+	output.data[reader.distance_slot.GetIndex()].Reference(state.distances.data[0]);
+	for (idx_t i = 0; i < reader.passthrough.size(); i++) {
+		ReferenceRow(output.data[reader.output_count + i], count, input.data[1 + reader.passthrough[i]], state.row,
+		             input.size());
+	}
+	SetChunkSize(output, count);
+	return count;
+}
+
+//! The exact top-k form of the in-out scan: per input row, its k nearest rows by the SQL distance.
+static OperatorResultType HNSWTopKInOutFunction(ExecutionContext &context, const HNSWScanBindData &bind,
+                                                HNSWInOutState &state, DataChunk &input, DataChunk &output) {
+	if (!state.executor) {
+		state.executor = make_uniq<ExpressionExecutor>(context.client, *bind.distance);
+		vector<LogicalType> types;
+		for (idx_t c = 0; c < state.reader.output_count; c++) {
+			types.push_back(output.data[c].GetType());
+		}
+		state.fetched_types = types;
+		types.push_back(input.data[bind.query_column].GetType());
+		state.eval.Initialize(Allocator::DefaultAllocator(), types); // (a constant array needs its buffers)
+		state.distances.Initialize(Allocator::DefaultAllocator(), {ReturnType(*bind.distance)});
+	}
+	if (!state.chunk_started) {
+		SearchChunk(context, bind, input, state);
+		state.chunk_started = true;
+		state.row = 0;
+		state.phase = HNSWInOutState::TopKPhase::RANK;
+	}
+	// Answers of consecutive rows share an output chunk: copied in, the outer columns a selection
+	// of the input rows (one chunk per row would cost DuckDB's per-chunk work for every query).
+	auto &reader = state.reader;
+	idx_t filled = 0;
+	SelectionVector outer_rows(STANDARD_VECTOR_SIZE);
+	while (state.row < input.size()) {
+		if (state.phase == HNSWInOutState::TopKPhase::RANK) {
+			RankRow(context, bind, input, state);
+		}
+		if (state.phase == HNSWInOutState::TopKPhase::EMIT_SELECTED) {
+			auto count = state.selected_count;
+			if (filled + count > STANDARD_VECTOR_SIZE) {
+				break; // this chunk is full: the row goes into the next
+			}
+			for (idx_t c = 0; c < reader.output_count; c++) {
+				VectorOperations::Copy(state.fetched.data[c], output.data[c], state.selected, count, 0, filled);
+			}
+			VectorOperations::Copy(state.distances.data[0], output.data[reader.distance_slot.GetIndex()],
+			                       state.selected, count, 0, filled);
+			for (idx_t i = 0; i < count; i++) {
+				outer_rows.set_index(filled + i, state.row);
+			}
+			filled += count;
+			state.phase = HNSWInOutState::TopKPhase::DONE;
+		}
+		if (state.phase == HNSWInOutState::TopKPhase::FETCH_CHOSEN) {
+			if (filled > 0) {
+				break; // emit the rows copied so far first
+			}
+			if (EmitTopK(context, bind, input, state, output) > 0) {
+				return OperatorResultType::HAVE_MORE_OUTPUT;
+			}
+		}
+		state.row++;
+		state.phase = HNSWInOutState::TopKPhase::RANK;
+	}
+	if (filled > 0) {
+		for (idx_t i = 0; i < reader.passthrough.size(); i++) {
+			output.data[reader.output_count + i].Slice(input.data[1 + reader.passthrough[i]], outer_rows, filled);
+		}
+		SetChunkSize(output, filled);
+		return OperatorResultType::HAVE_MORE_OUTPUT;
+	}
+	state.chunk_started = false;
+	SetChunkSize(output, 0);
+	return OperatorResultType::NEED_MORE_INPUT;
+}
+
 static OperatorResultType HNSWInOutFunction(ExecutionContext &context, TableFunctionInput &data, DataChunk &input,
                                             DataChunk &output) {
 	auto &bind = data.bind_data->Cast<HNSWScanBindData>();
 	auto &state = data.local_state->Cast<HNSWInOutState>();
+	if (bind.distance) {
+		return HNSWTopKInOutFunction(context, bind, state, input, output);
+	}
 	if (!state.chunk_started) {
 		SearchChunk(context, bind, input, state);
 		state.chunk_started = true;
@@ -410,13 +655,7 @@ static OperatorResultType HNSWInOutFunction(ExecutionContext &context, TableFunc
 	auto &reader = state.reader;
 	while (state.row < input.size()) {
 		if (!state.row_started) {
-			if (state.searched[state.row]) {
-				reader.StartWithCandidates(bind, std::move(state.candidates[state.row]));
-			} else {
-				state.query.resize(ArrayType::GetSize(input.data[bind.query_column].GetType()));
-				bool has_query = InputQuery(input, bind.query_column, state.row, state.query.data());
-				reader.Start(context.client, bind, has_query ? state.query.data() : nullptr);
-			}
+			StartRow(context, bind, input, state);
 			state.row_started = true;
 		}
 		auto count = reader.Next(context.client, bind, output);

@@ -42,6 +42,17 @@ struct HNSWScanBindData : public TableFunctionData {
 	//! A distance bound from the WHERE clause, in the index metric's units (infinity: none).
 	float max_distance = std::numeric_limits<float>::infinity();
 
+	//! Exact top-k form (a LATERAL join fused into the scan, hnsw_optimize_lateral_topk.cpp): the
+	//! scan ranks each outer row's candidates itself and emits its k nearest. `distance` is the
+	//! query's own SQL distance over BOUND_REF positions: the scan's table output columns, then the
+	//! query vector; its value is the output column with id `distance_column` (descending: a
+	//! similarity, largest first).
+	unique_ptr<Expression> distance;
+	idx_t distance_column = DConstants::INVALID_INDEX;
+	bool descending = false;
+	//! Rows whose distance is NULL rank last (arg_min_nulls_last); otherwise they are skipped.
+	bool nulls_last = true;
+
 	unique_ptr<FunctionData> Copy() const override;
 	bool Equals(const FunctionData &other) const override;
 };
