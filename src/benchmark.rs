@@ -120,7 +120,8 @@ impl Hnsw {
             if self.store.has_state(slot, hidden) {
                 continue;
             }
-            let own = self.store.vector(slot).to_vec();
+            let mut own = Vec::new();
+            self.node_floats(slot, &mut own);
             let near = self.search(&own, 2, 32)?;
             let other = near
                 .iter()

@@ -2,6 +2,7 @@
 
 use crate::distance::MetricKind;
 use crate::error::{Error, Result};
+use crate::quantize::Quantization;
 
 /// Default number of neighbours per node on the upper layers.
 pub const M_DEFAULT: usize = 16;
@@ -38,6 +39,8 @@ pub struct Params {
     pub ef_construction: usize,
     pub ef_search: usize,
     pub seed: u64,
+    /// How stored vectors are kept (float32 or compact codes).
+    pub quantization: Quantization,
 }
 
 impl Params {
@@ -51,6 +54,7 @@ impl Params {
             ef_construction: EF_CONSTRUCTION_DEFAULT,
             ef_search: EF_SEARCH_DEFAULT,
             seed: SEED_DEFAULT,
+            quantization: Quantization::F32,
         }
     }
 
@@ -145,6 +149,7 @@ pub struct ParamsBuilder {
     ef_construction: usize,
     ef_search: usize,
     seed: u64,
+    quantization: Quantization,
 }
 
 impl ParamsBuilder {
@@ -173,6 +178,11 @@ impl ParamsBuilder {
         self.seed = seed;
         self
     }
+    /// How stored vectors are kept (default float32).
+    pub fn quantization(mut self, quantization: Quantization) -> Self {
+        self.quantization = quantization;
+        self
+    }
     /// Validates and returns the parameters.
     pub fn build(self) -> Result<Params> {
         let params = Params {
@@ -183,6 +193,7 @@ impl ParamsBuilder {
             ef_construction: self.ef_construction,
             ef_search: self.ef_search,
             seed: self.seed,
+            quantization: self.quantization,
         };
         params.validate()?;
         Ok(params)

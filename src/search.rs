@@ -1,7 +1,7 @@
 //! Searching: greedy descent through the upper layers, then a best-first search of layer 0.
 
 use crate::error::Result;
-use crate::graph::{Hnsw, DELETED, FREE, HAS_COPIES, RETIRED};
+use crate::graph::{Hnsw, Query, DELETED, FREE, HAS_COPIES, RETIRED};
 use std::cell::RefCell;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
@@ -91,7 +91,9 @@ pub struct SearchScratch {
     pub(crate) visited: Visited,
     pub(crate) candidates: BinaryHeap<Reverse<Scored>>,
     pub(crate) results: BinaryHeap<Scored>,
-    pub(crate) query: Vec<f32>,
+    pub(crate) query: Query,
+    /// Stored bytes of a vector being inserted.
+    pub(crate) code: Vec<u8>,
     pub(crate) sorted: Vec<Scored>,
     pub(crate) selected: Vec<Scored>,
     pub(crate) links: Vec<u32>,
@@ -232,7 +234,7 @@ impl Hnsw {
     ) -> Result<()> {
         out.clear();
         let mut q = std::mem::take(&mut s.query);
-        let prepared = self.prepare_into(query, &mut q);
+        let prepared = self.query_into(query, &mut q);
         let result = prepared.map(|()| {
             if k > 0 {
                 self.search_prepared(s, &q, ef.max(k), hide);
@@ -279,8 +281,8 @@ impl Hnsw {
     ) -> Result<Vec<Vec<Neighbor>>> {
         let mut prepared = Vec::with_capacity(queries.len());
         for query in queries {
-            let mut q = Vec::new();
-            self.prepare_into(query, &mut q)?;
+            let mut q = Query::default();
+            self.query_into(query, &mut q)?;
             prepared.push(q);
         }
         let mut best: Vec<BinaryHeap<Scored>> = (0..queries.len())
@@ -290,10 +292,9 @@ impl Hnsw {
             if self.store.has_state(id, hide | FREE) {
                 continue;
             }
-            let vector = self.store.vector(id);
             for (q, heap) in prepared.iter().zip(best.iter_mut()) {
                 let scored = Scored {
-                    dist: self.dist.eval(q, vector),
+                    dist: self.dist_to(q, id),
                     id,
                 };
                 if heap.len() < k {
@@ -320,13 +321,13 @@ impl Hnsw {
 
     /// Searches with a prepared query; leaves the best `ef` nodes without any `hide` state bit,
     /// sorted, in `s.sorted`.
-    pub(crate) fn search_prepared(&self, s: &mut SearchScratch, q: &[f32], ef: usize, hide: u32) {
+    pub(crate) fn search_prepared(&self, s: &mut SearchScratch, q: &Query, ef: usize, hide: u32) {
         s.sorted.clear();
         let Some((entry, top)) = self.entry() else {
             return;
         };
         let mut cur = Scored {
-            dist: self.dist.eval(q, self.store.vector(entry)),
+            dist: self.dist_to(q, entry),
             id: entry,
         };
         s.distances += 1;
@@ -384,7 +385,7 @@ impl Hnsw {
     pub(crate) fn greedy(
         &self,
         s: &mut SearchScratch,
-        q: &[f32],
+        q: &Query,
         mut cur: Scored,
         level: usize,
     ) -> Scored {
@@ -394,7 +395,7 @@ impl Hnsw {
             s.distances += s.links.len() as u64;
             for i in 0..s.links.len() {
                 let n = s.links[i];
-                let d = self.dist.eval(q, self.store.vector(n));
+                let d = self.dist_to(q, n);
                 if d < cur.dist {
                     cur = Scored { dist: d, id: n };
                     moved = true;
@@ -423,7 +424,7 @@ impl Hnsw {
     pub(crate) fn search_layer(
         &self,
         s: &mut SearchScratch,
-        q: &[f32],
+        q: &Query,
         start: Scored,
         ef: usize,
         level: usize,
@@ -478,7 +479,7 @@ impl Hnsw {
             s.distances += fresh as u64;
             for i in 0..s.links.len() {
                 let n = s.links[i];
-                let d = self.dist.eval(q, self.store.vector(n));
+                let d = self.dist_to(q, n);
                 if s.results.len() < ef || d < worst {
                     let scored = Scored { dist: d, id: n };
                     s.candidates.push(Reverse(scored));

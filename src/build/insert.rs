@@ -1,7 +1,7 @@
 //! Inserting one vector (from any number of threads at once) and batches of them.
 
 use crate::error::Result;
-use crate::graph::Hnsw;
+use crate::graph::{Hnsw, Query};
 use crate::parallel::for_each_block;
 use crate::search::{with_thread_scratch, Scored, SearchScratch, HIDDEN};
 use std::sync::atomic::Ordering;
@@ -19,13 +19,13 @@ impl Hnsw {
     pub fn insert_with(&self, s: &mut SearchScratch, label: u64, vector: &[f32]) -> Result<()> {
         let mut q = std::mem::take(&mut s.query);
         let result = self
-            .prepare_into(vector, &mut q)
+            .query_into(vector, &mut q)
             .and_then(|()| self.insert_prepared(s, label, &q));
         s.query = q;
         result
     }
 
-    fn insert_prepared(&self, s: &mut SearchScratch, label: u64, q: &[f32]) -> Result<()> {
+    fn insert_prepared(&self, s: &mut SearchScratch, label: u64, q: &Query) -> Result<()> {
         if self.contains(label) {
             return Err(crate::error::Error::DuplicateLabel(label));
         }
@@ -45,8 +45,12 @@ impl Hnsw {
                 entry_guard = None;
             }
         }
+        let mut code = std::mem::take(&mut s.code);
+        self.encode_into(&q.floats, &mut code);
         let Some((entry_id, top)) = entry else {
-            let id = self.allocate_claimed(label, level, q)?;
+            let id = self.allocate_claimed(label, level, &code);
+            s.code = code;
+            let id = id?;
             self.inserted_since_relink.fetch_add(1, Ordering::Relaxed);
             self.set_entry(Some((id, level)));
             return Ok(());
@@ -54,7 +58,7 @@ impl Hnsw {
 
         // Search every layer the node will join, top-down, before anything is linked.
         let mut cur = Scored {
-            dist: self.dist.eval(q, self.store.vector(entry_id)),
+            dist: self.dist_to(q, entry_id),
             id: entry_id,
         };
         for l in (level + 1..=top).rev() {
@@ -74,18 +78,18 @@ impl Hnsw {
             }
         }
 
-        let result = match self.identical_node(q, &layers[0]) {
+        let result = match self.identical_node(q, &code, &layers[0]) {
             // Identical vectors are one graph node: a copy adds no direction to navigate by,
             // and thousands of them would fill every list near them and cut other rows off.
             Some(owner) => self
-                .allocate_claimed(label, 0, q)
+                .allocate_claimed(label, 0, &code)
                 .map(|id| self.add_copy(owner, id)),
-            None => self.allocate_claimed(label, level, q).map(|id| {
+            None => self.allocate_claimed(label, level, &code).map(|id| {
                 for (l, found) in layers.iter().enumerate().take(joins + 1).rev() {
                     s.sorted.clear();
                     s.sorted.extend_from_slice(found);
                     self.select_neighbors(s, self.params.own_links(l));
-                    self.connect(s, id, q, l);
+                    self.connect(s, id, l);
                 }
                 self.inserted_since_relink.fetch_add(1, Ordering::Relaxed);
                 if entry_guard.is_some() {
@@ -94,21 +98,26 @@ impl Hnsw {
             }),
         };
         s.layers = layers;
+        s.code = code;
         result
     }
 
-    /// A found node whose vector equals `q` (its distance to `q` is then exactly q's own).
-    fn identical_node(&self, q: &[f32], found: &[Scored]) -> Option<u32> {
-        let own = self.dist.eval(q, q);
+    /// A found node whose stored bytes equal `code`, `q`'s: its distance to `q` is then exactly
+    /// q's own. (For codes: a node with the same code stands for the same vector.)
+    fn identical_node(&self, q: &Query, code: &[u8], found: &[Scored]) -> Option<u32> {
+        let own = match &q.codes {
+            None => self.dist.eval(&q.floats, &q.floats),
+            Some(codes) => codes.distance(code),
+        };
         found
             .iter()
-            .find(|c| c.dist == own && self.store.vector(c.id) == q)
+            .find(|c| c.dist == own && self.store.code(c.id) == code)
             .map(|c| c.id)
     }
 
-    /// A slot filled with `q` under `label`, the label claimed.
-    fn allocate_claimed(&self, label: u64, level: usize, q: &[f32]) -> Result<u32> {
-        let id = self.allocate(label, level, q)?;
+    /// A slot filled with `code` (stored bytes) under `label`, the label claimed.
+    fn allocate_claimed(&self, label: u64, level: usize, code: &[u8]) -> Result<u32> {
+        let id = self.allocate(label, level, code)?;
         if let Err(e) = self.claim_label(label, id) {
             // Lost a race for the label: the slot was never linked; compaction reclaims it.
             self.store
@@ -122,7 +131,7 @@ impl Hnsw {
 
     /// Writes the new node's list on `level` from `s.selected` and links it back from each
     /// neighbour, pruning a full neighbour list with the heuristic.
-    fn connect(&self, s: &mut SearchScratch, id: u32, q: &[f32], level: usize) {
+    fn connect(&self, s: &mut SearchScratch, id: u32, level: usize) {
         let cap = self.params.max_links(level);
         {
             let _guard = self.store.lock(id);
@@ -156,13 +165,12 @@ impl Hnsw {
                 words[0].store(count as u32 + 1, Ordering::Release);
                 continue;
             }
-            let vn = self.store.vector(n);
-            let dist = self.dist.eval(vn, q);
+            let dist = self.dist_between(n, id);
             // A full list the heuristic chose is re-chosen unchanged from itself plus a candidate
             // farther than all its members (they come first, and fill it): skip the pruning.
             if self.store.is_pruned(n, level) {
                 let last = words[count].load(Ordering::Relaxed);
-                if dist > self.dist.eval(vn, self.store.vector(last)) {
+                if dist > self.dist_between(n, last) {
                     continue;
                 }
             }
@@ -171,7 +179,7 @@ impl Hnsw {
             for w in &words[1..=count] {
                 let e = w.load(Ordering::Relaxed);
                 s.sorted.push(Scored {
-                    dist: self.dist.eval(vn, self.store.vector(e)),
+                    dist: self.dist_between(n, e),
                     id: e,
                 });
             }
@@ -213,6 +221,10 @@ impl Hnsw {
     pub fn insert_batch(&self, vectors: &[f32], labels: &[u64], threads: usize) -> Result<()> {
         let dim = self.params.dim;
         let rows = labels.len().min(vectors.len() / dim);
+        if rows > 0 && self.codec().is_none() {
+            // A coded index learns its ranges from its first batch (every row of it).
+            self.train(&vectors[..rows * dim])?;
+        }
         let mut order: Vec<(usize, u32)> = (0..rows)
             .map(|i| (self.level_for(labels[i]), i as u32))
             .collect();

@@ -16,11 +16,10 @@ impl Hnsw {
             if s.selected.len() >= m {
                 break;
             }
-            let vc = self.store.vector(c.id);
             let diverse = s
                 .selected
                 .iter()
-                .all(|kept| self.dist.eval(vc, self.store.vector(kept.id)) >= c.dist);
+                .all(|kept| self.dist_between(c.id, kept.id) >= c.dist);
             if diverse {
                 s.selected.push(c);
             }

@@ -133,8 +133,8 @@ impl Hnsw {
         settings: &FilterSettings,
     ) -> Result<(Vec<Neighbor>, FilterReport)> {
         let ef = ef.max(k);
-        let mut q = Vec::new();
-        self.prepare_into(query, &mut q)?;
+        let mut q = crate::graph::Query::default();
+        self.query_into(query, &mut q)?;
         let strategy = self.filter_strategy(filter.len(), ef, settings);
         let mut report = FilterReport {
             strategy,

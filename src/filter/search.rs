@@ -1,7 +1,7 @@
 //! The filtered traversals of layer 0 and the exact pass over the matching labels.
 
 use super::LabelFilter;
-use crate::graph::{Hnsw, DELETED, FREE, HAS_COPIES};
+use crate::graph::{Hnsw, Query, DELETED, FREE, HAS_COPIES};
 use crate::search::{Neighbor, Scored, SearchScratch};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -83,7 +83,7 @@ impl Hnsw {
     pub(super) fn search_filtered(
         &self,
         s: &mut SearchScratch,
-        q: &[f32],
+        q: &Query,
         ef: usize,
         filter: &LabelFilter,
         max_distance: f32,
@@ -108,7 +108,7 @@ impl Hnsw {
             probe: Vec::new(),
         };
         let mut cur = Scored {
-            dist: self.dist.eval(q, self.store.vector(entry)),
+            dist: self.dist_to(q, entry),
             id: entry,
         };
         s.distances += 1;
@@ -186,7 +186,7 @@ impl Hnsw {
     fn filtered_layer(
         &self,
         s: &mut SearchScratch,
-        q: &[f32],
+        q: &Query,
         seeds: &[Scored],
         level: usize,
         two_hop: bool,
@@ -268,7 +268,7 @@ impl Hnsw {
                 }
                 let matches = self.node_matches(n, walk.filter, &mut walk.copies);
                 if matches || !two_hop {
-                    let d = self.dist.eval(q, self.store.vector(n));
+                    let d = self.dist_to(q, n);
                     s.distances += 1;
                     matched_here += usize::from(matches);
                     consider!(n, d, matches);
@@ -290,7 +290,7 @@ impl Hnsw {
                     {
                         continue;
                     }
-                    let d = self.dist.eval(q, self.store.vector(w));
+                    let d = self.dist_to(q, w);
                     s.distances += 1;
                     matched_here += 1;
                     consider!(w, d, true);
@@ -305,7 +305,7 @@ impl Hnsw {
     /// stored vectors, closest first.
     pub(super) fn exact_filtered(
         &self,
-        q: &[f32],
+        q: &Query,
         ef: usize,
         filter: &LabelFilter,
         max_distance: f32,
@@ -315,7 +315,7 @@ impl Hnsw {
             if self.store.has_state(id, GONE) {
                 return;
             }
-            let dist = self.dist.eval(q, self.store.vector(id));
+            let dist = self.dist_to(q, id);
             if dist > max_distance {
                 return;
             }

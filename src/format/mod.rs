@@ -46,7 +46,7 @@ fn fill_slot(
 ) -> Result<()> {
     if slot.state == STATE_FREE {
         vector.fill(0.0);
-        let placed = index.allocate(0, 0, vector)?;
+        let placed = index.allocate(0, 0, &f32_bytes(vector))?;
         debug_assert_eq!(placed as usize, id);
         index.store.release(placed);
         filled.free.push(placed);
@@ -68,7 +68,7 @@ fn fill_slot(
         *x = f32::from_le_bytes(b.try_into().expect("4 bytes"));
     }
     crate::distance::check_finite(vector).map_err(|e| Error::Corrupt(format!("slot {id}: {e}")))?;
-    let placed = index.allocate(slot.label, slot.level, vector)?;
+    let placed = index.allocate(slot.label, slot.level, &f32_bytes(vector))?;
     debug_assert_eq!(placed as usize, id);
     if slot.state == STATE_DELETED {
         index
@@ -164,7 +164,7 @@ fn install_copies(index: &Hnsw, copies: &[u32]) -> Result<()> {
                 "copy slot {copy} must have level 0 and one link"
             )));
         }
-        if is_copy.contains(&owner) || index.store.vector(owner) != index.store.vector(copy) {
+        if is_copy.contains(&owner) || index.store.code(owner) != index.store.code(copy) {
             return Err(Error::Corrupt(format!(
                 "copy slot {copy} links to slot {owner}, which is not a node with its vector"
             )));
@@ -172,4 +172,9 @@ fn install_copies(index: &Hnsw, copies: &[u32]) -> Result<()> {
         index.add_copy(owner, copy);
     }
     Ok(())
+}
+
+/// The stored bytes of a float32 vector.
+fn f32_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
 }

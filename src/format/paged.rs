@@ -193,6 +193,14 @@ pub struct ImageWriter {
 impl ImageWriter {
     /// Plans the image of `index` with pages of `page_size` bytes.
     pub fn new(index: &Hnsw, page_size: usize) -> Result<ImageWriter> {
+        if index.params.quantization != crate::quantize::Quantization::F32 {
+            // Not yet: the image stores float32 vectors (codes need format 5).
+            return Err(Error::Choice {
+                name: "quantization of a stored index",
+                value: index.params.quantization.name().into(),
+                choices: "'f32' in this build",
+            });
+        }
         if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size) {
             return Err(Error::Corrupt(format!(
                 "page size {page_size} is outside {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE}"
@@ -473,6 +481,7 @@ impl ImageReader {
             ef_construction: u32_at(28) as usize,
             ef_search: u32_at(32) as usize,
             seed: u64_at(40),
+            quantization: crate::quantize::Quantization::F32,
         };
         params
             .validate()

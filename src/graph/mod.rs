@@ -4,9 +4,12 @@
 //! through) or free (a slot waiting for reuse); see `maintenance` for the transitions.
 
 mod chunk_memory;
+mod codec;
 mod labels;
 mod nodes;
 
+pub(crate) use codec::Codec;
+pub use codec::Query;
 pub use nodes::{NodeId, MAX_SLOTS};
 pub(crate) use nodes::{NodeStore, COPY, DELETED, FREE, HAS_COPIES, MAX_LEVEL, NONE, RETIRED};
 
@@ -15,15 +18,20 @@ use crate::error::{Error, Result};
 use crate::hash::mix64;
 use crate::maintenance::RetirementLog;
 use crate::params::Params;
+use crate::quantize::Quantization;
 pub(crate) use labels::LabelHash;
 use labels::{LabelMap, LABEL_BYTES, LABEL_SHARDS};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Mutex, OnceLock, RwLock};
 
 /// Bytes [`Hnsw::memory_bytes`] grows by, on average, per row inserted with `params`.
 pub(crate) fn bytes_per_row(params: &Params) -> usize {
-    nodes::bytes_per_node(params.dim, params.m, params.m0) + LABEL_BYTES
+    nodes::bytes_per_node(
+        params.quantization.code_bytes(params.dim),
+        params.m,
+        params.m0,
+    ) + LABEL_BYTES
 }
 
 /// An HNSW index over `f32` vectors with `u64` labels. Inserts, deletes and searches may run
@@ -47,6 +55,10 @@ pub struct Hnsw {
     pub(crate) copies: RwLock<HashMap<u32, Vec<u32>>>,
     /// Copies in `copies`: searches skip looking for them while there are none.
     pub(crate) copy_count: AtomicUsize,
+    /// How vectors are stored; coded indexes learn it from their first batch.
+    codec: OnceLock<Codec>,
+    /// Vector components clamped to the learned code ranges.
+    clamped: AtomicU64,
 }
 
 pub(crate) const EMPTY_ENTRY: u64 = u64::MAX;
@@ -55,9 +67,18 @@ impl Hnsw {
     /// An empty index.
     pub fn new(params: Params) -> Result<Hnsw> {
         params.validate()?;
+        let codec = OnceLock::new();
+        if params.quantization == Quantization::F32 {
+            let _ = codec.set(Codec::F32);
+        }
         Ok(Hnsw {
             dist: params.metric.kernel(),
-            store: NodeStore::new(params.dim, params.m, params.m0),
+            store: NodeStore::new(
+                params.dim,
+                params.quantization.code_bytes(params.dim),
+                params.m,
+                params.m0,
+            ),
             params,
             entry: AtomicU64::new(EMPTY_ENTRY),
             entry_lock: Mutex::new(()),
@@ -70,6 +91,8 @@ impl Hnsw {
             retirements: Mutex::new(RetirementLog::new()),
             copies: RwLock::new(HashMap::new()),
             copy_count: AtomicUsize::new(0),
+            codec,
+            clamped: AtomicU64::new(0),
         })
     }
 
@@ -145,10 +168,13 @@ impl Hnsw {
             .is_some_and(|id| self.store.has_state(id, RETIRED))
     }
 
-    /// The stored (for cosine: normalized) vector of a searchable or retired label.
+    /// The stored (for cosine: normalized; for codes: decoded) vector of a searchable or
+    /// retired label.
     pub fn vector(&self, label: u64) -> Option<Vec<f32>> {
         let id = self.slot_of(label)?;
-        Some(self.store.vector(id).to_vec())
+        let mut out = Vec::new();
+        self.node_floats(id, &mut out);
+        Some(out)
     }
 
     /// Slot of a claimed (searchable or retired) label.
@@ -268,14 +294,14 @@ impl Hnsw {
     }
 
     /// Takes a slot (reusing a reclaimed one first) and fills it.
-    pub(crate) fn allocate(&self, label: u64, level: usize, vector: &[f32]) -> Result<u32> {
+    pub(crate) fn allocate(&self, label: u64, level: usize, code: &[u8]) -> Result<u32> {
         let reused = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let id = match reused {
             Some(id) => id,
             None => self.store.push_slot()?,
         };
         // SAFETY: the slot is fresh or free: no link and no entry point refers to it.
-        unsafe { self.store.init(id, label, level, vector) };
+        unsafe { self.store.init(id, label, level, code) };
         Ok(id)
     }
 

@@ -59,18 +59,18 @@ struct RecordLayout {
 
 /// Bytes a new node adds on average: its record, plus its expected upper-layer lists (a node
 /// reaches layer l with probability m^-l, so it holds 1/(m-1) lists of 1 + m words).
-pub(crate) fn bytes_per_node(dim: usize, m: usize, m0: usize) -> usize {
-    RecordLayout::new(dim, m0).size + ((1 + m) * 4).div_ceil(m.max(2) - 1)
+pub(crate) fn bytes_per_node(code_bytes: usize, m: usize, m0: usize) -> usize {
+    RecordLayout::new(code_bytes, m0).size + ((1 + m) * 4).div_ceil(m.max(2) - 1)
 }
 
 impl RecordLayout {
-    fn new(dim: usize, m0: usize) -> RecordLayout {
-        // flags (4) + layer-0 count (4) + m0 links, then label, upper pointer, vector.
+    fn new(code_bytes: usize, m0: usize) -> RecordLayout {
+        // flags (4) + layer-0 count (4) + m0 links, then label, upper pointer, vector (or code).
         let label = (8 + 4 * m0).next_multiple_of(8);
         let upper = label + 8;
         // Vectors start on a cache line so a 512-byte vector touches 8 lines, not 9.
         let vector = (upper + 8).next_multiple_of(64);
-        let size = (vector + 4 * dim).next_multiple_of(RECORD_ALIGN);
+        let size = (vector + code_bytes).next_multiple_of(RECORD_ALIGN);
         RecordLayout {
             size,
             label,
@@ -83,6 +83,8 @@ impl RecordLayout {
 /// Chunked, growable, never-moving storage of node records.
 pub(crate) struct NodeStore {
     dim: usize,
+    /// Bytes of a stored vector or code.
+    code_bytes: usize,
     m: usize,
     m0: usize,
     layout: RecordLayout,
@@ -97,13 +99,15 @@ unsafe impl Send for NodeStore {}
 unsafe impl Sync for NodeStore {}
 
 impl NodeStore {
-    /// An empty store for vectors of `dim` floats and lists of `m` / `m0` links.
-    pub(super) fn new(dim: usize, m: usize, m0: usize) -> NodeStore {
+    /// An empty store for vectors of `dim` floats kept in `code_bytes` each (4 * dim for
+    /// float32) and lists of `m` / `m0` links.
+    pub(super) fn new(dim: usize, code_bytes: usize, m: usize, m0: usize) -> NodeStore {
         NodeStore {
             dim,
+            code_bytes,
             m,
             m0,
-            layout: RecordLayout::new(dim, m0),
+            layout: RecordLayout::new(code_bytes, m0),
             chunks: std::array::from_fn(|_| AtomicPtr::new(std::ptr::null_mut())),
             grow: Mutex::new(()),
             slots: AtomicU32::new(0),
@@ -227,15 +231,29 @@ impl NodeStore {
         self.label_word(id).load(Ordering::Relaxed)
     }
 
-    /// The node's stored vector.
+    /// The node's stored float32 vector (an index without codes).
     #[inline(always)]
     pub(crate) fn vector(&self, id: u32) -> &[f32] {
+        debug_assert_eq!(
+            self.code_bytes,
+            4 * self.dim,
+            "a coded store has no float vectors"
+        );
         // SAFETY: written once before the node became reachable (see `init`).
         unsafe {
             std::slice::from_raw_parts(
                 self.record(id).add(self.layout.vector) as *const f32,
                 self.dim,
             )
+        }
+    }
+
+    /// The node's stored bytes: its float32 vector's, or its code.
+    #[inline(always)]
+    pub(crate) fn code(&self, id: u32) -> &[u8] {
+        // SAFETY: written once before the node became reachable (see `init`).
+        unsafe {
+            std::slice::from_raw_parts(self.record(id).add(self.layout.vector), self.code_bytes)
         }
     }
 
@@ -247,7 +265,7 @@ impl NodeStore {
         unsafe {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
             let p = self.record(id).add(self.layout.vector) as *const i8;
-            let lines = (self.dim * 4).div_ceil(64).min(PREFETCH_LINES);
+            let lines = self.code_bytes.div_ceil(64).min(PREFETCH_LINES);
             for line in 0..lines {
                 _mm_prefetch(p.add(64 * line), _MM_HINT_T0);
             }
@@ -284,18 +302,16 @@ impl NodeStore {
         NodeGuard { flags }
     }
 
-    /// Fills a slot that no other thread can reach: vector, label, level, empty lists.
+    /// Fills a slot that no other thread can reach: stored bytes (a float32 vector's, or a
+    /// code), label, level, empty lists.
     ///
     /// # Safety
     /// No other thread may access slot `id` until it is published through a link or the
     /// entry point (which happens with release ordering after this returns).
-    pub(super) unsafe fn init(&self, id: u32, label: u64, level: usize, vector: &[f32]) {
+    pub(super) unsafe fn init(&self, id: u32, label: u64, level: usize, code: &[u8]) {
+        assert_eq!(code.len(), self.code_bytes, "stored bytes of a node");
         let rec = self.record(id);
-        std::ptr::copy_nonoverlapping(
-            vector.as_ptr(),
-            rec.add(self.layout.vector) as *mut f32,
-            self.dim,
-        );
+        std::ptr::copy_nonoverlapping(code.as_ptr(), rec.add(self.layout.vector), self.code_bytes);
         self.label_word(id).store(label, Ordering::Relaxed);
         self.links(id, 0)[0].store(0, Ordering::Relaxed);
         self.free_upper(id);
@@ -394,7 +410,7 @@ mod tests {
     #[test]
     fn records_are_aligned_for_simd_and_atomics() {
         for (dim, m0) in [(1, 4), (3, 32), (128, 32), (384, 48), (1000, 2048)] {
-            let l = RecordLayout::new(dim, m0);
+            let l = RecordLayout::new(4 * dim, m0);
             assert!(l.size.is_multiple_of(RECORD_ALIGN));
             assert!(l.vector.is_multiple_of(64));
             assert!(l.label >= 8 + 4 * m0 && l.label.is_multiple_of(8));

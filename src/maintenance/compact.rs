@@ -119,10 +119,9 @@ impl Hnsw {
                 }
                 frontier = next;
             }
-            let base = self.store.vector(id);
             s.sorted.clear();
             s.sorted.extend(ids.iter().map(|&n| Scored {
-                dist: self.dist.eval(base, self.store.vector(n)),
+                dist: self.dist_between(id, n),
                 id: n,
             }));
             s.sorted.sort_unstable();

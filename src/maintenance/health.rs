@@ -95,7 +95,7 @@ impl Hnsw {
         report.layers = if entry.is_some() { layers } else { Vec::new() };
         report.unreachable =
             report.live - entry.map_or(0, |(id, _)| self.reachable_live(id, slots));
-        report.vector_bytes = (slots * self.dim() * 4) as u64;
+        report.vector_bytes = (slots * self.params.quantization.code_bytes(self.dim())) as u64;
         report.link_bytes = (slots * (1 + params.m0) * 4 + self.store.upper_bytes()) as u64;
         report.label_bytes = (self.memory_bytes() - self.store.memory_bytes()) as u64;
         report.compaction_due = report.deleted > 0

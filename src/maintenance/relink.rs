@@ -88,9 +88,9 @@ impl Hnsw {
         cap: usize,
         in_degree: &[u32],
     ) -> Option<Option<u32>> {
-        let q = self.store.vector(orphan).to_vec();
+        let q = self.node_query(orphan);
         let mut cur = Scored {
-            dist: self.dist.eval(&q, self.store.vector(entry)),
+            dist: self.dist_to(&q, entry),
             id: entry,
         };
         for level in (1..=self.store.level(entry)).rev() {
@@ -107,13 +107,12 @@ impl Hnsw {
                 words[0].store(count as u32 + 1, Ordering::Release);
                 return Some(None);
             }
-            let vh = self.store.vector(host);
             let victim = (1..=count)
                 .map(|i| (i, words[i].load(Ordering::Acquire)))
                 .filter(|&(_, n)| in_degree[n as usize] > 1)
                 .max_by(|a, b| {
-                    let da = self.dist.eval(vh, self.store.vector(a.1));
-                    let db = self.dist.eval(vh, self.store.vector(b.1));
+                    let da = self.dist_between(host, a.1);
+                    let db = self.dist_between(host, b.1);
                     da.total_cmp(&db)
                 });
             if let Some((slot, old)) = victim {

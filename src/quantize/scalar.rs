@@ -106,6 +106,48 @@ impl ScalarQuantizer {
         }
     }
 
+    /// Distance under `metric` between the vectors two codes stand for.
+    pub fn distance_between(&self, metric: MetricKind, a: &[u8], b: &[u8]) -> f32 {
+        assert_eq!(a.len(), self.dim(), "int8 code length");
+        assert_eq!(b.len(), self.dim(), "int8 code length");
+        match metric {
+            MetricKind::L2sq => {
+                let mut acc = [0.0f32; 8];
+                let blocks = self.step.chunks_exact(8).zip(a.chunks_exact(8));
+                for ((s, x), y) in blocks.zip(b.chunks_exact(8)) {
+                    for j in 0..8 {
+                        let d = s[j] * (x[j] as f32 - y[j] as f32);
+                        acc[j] += d * d;
+                    }
+                }
+                for i in a.len() / 8 * 8..a.len() {
+                    let d = self.step[i] * (a[i] as f32 - b[i] as f32);
+                    acc[0] += d * d;
+                }
+                acc.iter().sum()
+            }
+            MetricKind::Ip | MetricKind::Cosine => {
+                let mut acc = [0.0f32; 8];
+                let parts = self.lower.chunks_exact(8).zip(self.step.chunks_exact(8));
+                for ((l, s), (x, y)) in parts.zip(a.chunks_exact(8).zip(b.chunks_exact(8))) {
+                    for j in 0..8 {
+                        acc[j] += (l[j] + s[j] * x[j] as f32) * (l[j] + s[j] * y[j] as f32);
+                    }
+                }
+                for i in a.len() / 8 * 8..a.len() {
+                    let (l, s) = (self.lower[i], self.step[i]);
+                    acc[0] += (l + s * a[i] as f32) * (l + s * b[i] as f32);
+                }
+                let dot: f32 = acc.iter().sum();
+                if metric == MetricKind::Cosine {
+                    1.0 - dot
+                } else {
+                    -dot
+                }
+            }
+        }
+    }
+
     /// Prepares `query` (a stored-form float vector: normalized for cosine) for distances to
     /// codes under `metric`.
     pub fn prepare(&self, metric: MetricKind, query: &[f32]) -> ScalarQuery {

@@ -1,0 +1,152 @@
+//! How a graph keeps its vectors and measures distances to them: float32 vectors through the
+//! metric's kernel, or `int8` codes ([`ScalarQuantizer`]) whose per-dimension ranges are learned
+//! from the first batch inserted. Searches and inserts see only [`Query`], [`Hnsw::dist_to`] and
+//! [`Hnsw::dist_between`].
+
+use super::Hnsw;
+use crate::error::{Error, Result};
+use crate::quantize::{Quantization, ScalarQuantizer, ScalarQuery};
+
+/// The stored form of vectors, fixed once the first vector is stored.
+#[derive(Clone, Debug)]
+pub(crate) enum Codec {
+    F32,
+    Int8(ScalarQuantizer),
+}
+
+/// A query in the form distances to stored nodes need: its stored-form floats (normalized for
+/// cosine) and, for a coded index, its prepared code-space form.
+#[derive(Clone, Debug, Default)]
+pub struct Query {
+    pub(crate) floats: Vec<f32>,
+    pub(crate) codes: Option<ScalarQuery>,
+}
+
+impl Query {
+    /// The stored-form floats.
+    pub fn floats(&self) -> &[f32] {
+        &self.floats
+    }
+}
+
+impl Hnsw {
+    /// The codec, once known (float32 indexes from the start, coded ones after training).
+    pub(crate) fn codec(&self) -> Option<&Codec> {
+        self.codec.get()
+    }
+
+    /// Learns the code ranges from `sample` (row-major raw vectors) unless already known; the
+    /// first call wins. Float32 indexes need no training.
+    pub fn train(&self, sample: &[f32]) -> Result<()> {
+        if self.codec.get().is_some() {
+            return Ok(());
+        }
+        let dim = self.params.dim;
+        if sample.is_empty() || !sample.len().is_multiple_of(dim) {
+            return Err(Error::DimensionMismatch {
+                expected: dim,
+                got: sample.len(),
+            });
+        }
+        let mut prepared = Vec::with_capacity(sample.len());
+        let mut row = Vec::new();
+        for v in sample.chunks_exact(dim) {
+            self.prepare_into(v, &mut row)?;
+            prepared.extend_from_slice(&row);
+        }
+        let codec = match self.params.quantization {
+            Quantization::F32 => Codec::F32,
+            Quantization::Int8 => Codec::Int8(ScalarQuantizer::train(&prepared, dim)?),
+            Quantization::Bit => {
+                return Err(Error::Choice {
+                    name: "quantization",
+                    value: "bit".into(),
+                    choices: "'f32' or 'int8' in this build",
+                })
+            }
+        };
+        let _ = self.codec.set(codec);
+        Ok(())
+    }
+
+    /// Fills `q.codes` for the prepared floats in `q.floats` (nothing for float32).
+    pub(crate) fn prepare_codes(&self, q: &mut Query) {
+        q.codes = match self.codec.get() {
+            Some(Codec::Int8(quantizer)) => Some(quantizer.prepare(self.params.metric, &q.floats)),
+            _ => None,
+        };
+    }
+
+    /// Validates `vector` and prepares it as a query (training the codes on it if none yet).
+    pub(crate) fn query_into(&self, vector: &[f32], q: &mut Query) -> Result<()> {
+        self.prepare_into(vector, &mut q.floats)?;
+        if self.codec.get().is_none() {
+            self.train(&q.floats)?;
+        }
+        self.prepare_codes(q);
+        Ok(())
+    }
+
+    /// Distance from a prepared query to node `id`.
+    #[inline(always)]
+    pub(crate) fn dist_to(&self, q: &Query, id: u32) -> f32 {
+        match &q.codes {
+            None => self.dist.eval(&q.floats, self.store.vector(id)),
+            Some(codes) => codes.distance(self.store.code(id)),
+        }
+    }
+
+    /// Distance between two stored nodes.
+    #[inline(always)]
+    pub(crate) fn dist_between(&self, a: u32, b: u32) -> f32 {
+        match self.codec.get() {
+            Some(Codec::Int8(quantizer)) => quantizer.distance_between(
+                self.params.metric,
+                self.store.code(a),
+                self.store.code(b),
+            ),
+            _ => self.dist.eval(self.store.vector(a), self.store.vector(b)),
+        }
+    }
+
+    /// The stored bytes of a prepared vector: its floats' bytes, or its code.
+    pub(crate) fn encode_into(&self, floats: &[f32], out: &mut Vec<u8>) {
+        out.clear();
+        match self.codec.get() {
+            Some(Codec::Int8(quantizer)) => {
+                out.resize(self.params.dim, 0);
+                let clamped = quantizer.encode(floats, out);
+                if clamped > 0 {
+                    self.clamped
+                        .fetch_add(clamped as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            _ => out.extend(floats.iter().flat_map(|x| x.to_le_bytes())),
+        }
+    }
+
+    /// The vector node `id` stands for: its floats, or its decoded code.
+    pub(crate) fn node_floats(&self, id: u32, out: &mut Vec<f32>) {
+        out.clear();
+        match self.codec.get() {
+            Some(Codec::Int8(quantizer)) => {
+                out.resize(self.params.dim, 0.0);
+                quantizer.decode(self.store.code(id), out);
+            }
+            _ => out.extend_from_slice(self.store.vector(id)),
+        }
+    }
+
+    /// Node `id` as a query (for repairs that search from a stored node).
+    pub(crate) fn node_query(&self, id: u32) -> Query {
+        let mut q = Query::default();
+        self.node_floats(id, &mut q.floats);
+        self.prepare_codes(&mut q);
+        q
+    }
+
+    /// Vector components clamped to the learned code ranges so far (0 for float32).
+    pub fn clamped_components(&self) -> u64 {
+        self.clamped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
