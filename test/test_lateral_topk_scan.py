@@ -78,6 +78,9 @@ def test_rows_and_distances_equal_the_exact_plan(db):
 def test_columns_of_both_sides_in_any_order(db):
     check_equal(db, lateral(select="t.d, q.name, t.tag, q.qid, t.id, q.qv"))
     check_equal(db, lateral(select="q.qid, t.id"))
+    # The vector itself in the answer (otherwise only the distance reads it).
+    check_equal(db, "SELECT q.qid, t.v, t.id FROM queries q, LATERAL (SELECT id, v FROM items "
+                    "ORDER BY array_distance(v, q.qv) LIMIT 4) t")
 
 
 def test_ties_give_the_same_rows_on_one_and_two_threads(db):

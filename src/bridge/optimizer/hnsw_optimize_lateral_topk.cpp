@@ -390,6 +390,22 @@ bool TryFuseLateralTopK(unique_ptr<LogicalOperator> &join_slot, Binder &binder, 
 
 	// Rewrite: the in-out scan reads the outer rows themselves and ranks exactly.
 	auto bind = unique_ptr_cast<FunctionData, HNSWScanBindData>(old_bind.Copy());
+	vector<bool> read(remap.table_outputs, false);
+	for (auto &column : columns) {
+		ExpressionIterator::EnumerateExpression(column, [&](unique_ptr<Expression> &child) {
+			if (child->GetExpressionClass() == ExpressionClass::BOUND_COLUMN_REF) {
+				idx_t position = BindingOf(child->Cast<BoundColumnRefExpression>()).column_index;
+				if (position < read.size()) {
+					read[position] = true;
+				}
+			}
+		});
+	}
+	for (idx_t i = 0; i < read.size(); i++) {
+		if (!read[i]) {
+			bind->unread_outputs.push_back(i); // only the distance reads it: not copied to the output
+		}
+	}
 	bind->distance = std::move(distance);
 	bind->descending = direction == OrderType::DESCENDING;
 	bind->nulls_last = nulls_last;

@@ -19,6 +19,10 @@
 #include "duckdb/transaction/duck_transaction.hpp"
 #include "duckdb/transaction/local_storage.hpp"
 
+#include <atomic>
+#include <exception>
+#include <thread>
+
 namespace duckdb {
 namespace hnsw {
 
@@ -39,6 +43,7 @@ unique_ptr<FunctionData> HNSWScanBindData::Copy() const {
 	copy->distance_column = distance_column;
 	copy->descending = descending;
 	copy->nulls_last = nulls_last;
+	copy->unread_outputs = unread_outputs;
 	return std::move(copy);
 }
 
@@ -340,6 +345,134 @@ static void HNSWScanFunction(ClientContext &context, TableFunctionInput &input, 
 	input.global_state->Cast<HNSWScanState>().reader.Next(context, bind, output);
 }
 
+//! Exact top-k form: one thread's reader, distance evaluation and ranking of one outer row.
+struct TopKRanker {
+	CandidateReader reader;
+	unique_ptr<ExpressionExecutor> executor;
+	vector<LogicalType> fetched_types;
+	//! The reader's rows (a chunk of references), `eval` (them and the query vector) and their
+	//! distances.
+	DataChunk fetched;
+	DataChunk eval;
+	DataChunk distances;
+	struct Ranked {
+		double distance;
+		bool valid;
+		row_t row_id;
+		idx_t position;
+	};
+	vector<Ranked> ranked;
+	//! After Rank(): how many rows the reader returned, the k chosen, and whether they all came in
+	//! one chunk (still in `fetched`, chosen by `selected`).
+	idx_t visible = 0;
+	idx_t selected_count = 0;
+	bool single = false;
+	SelectionVector selected;
+
+	TopKRanker(ClientContext &context, const HNSWScanBindData &bind, const vector<ColumnIndex> &column_indexes,
+	           const vector<idx_t> &projection_ids, vector<LogicalType> types, const LogicalType &query_type)
+	    : executor(make_uniq<ExpressionExecutor>(context, *bind.distance)), fetched_types(std::move(types)) {
+		reader.SetColumns(bind, column_indexes, projection_ids);
+		auto eval_types = fetched_types;
+		eval_types.push_back(query_type);
+		eval.Initialize(Allocator::DefaultAllocator(), eval_types); // (a constant array needs its buffers)
+		distances.Initialize(Allocator::DefaultAllocator(), {ReturnType(*bind.distance)});
+	}
+
+	//! The next rows of the reader in `fetched`, which keeps the last rows when there are no more
+	//! (read into an empty chunk each time: a chunk of references cannot be resized to none).
+	idx_t NextFetched(ClientContext &context, const HNSWScanBindData &bind) {
+		DataChunk next;
+		next.InitializeEmpty(fetched_types);
+		auto count = reader.Next(context, bind, next);
+		if (count > 0) {
+			fetched.Destroy();
+			fetched.InitializeEmpty(fetched_types);
+			for (idx_t c = 0; c < next.ColumnCount(); c++) {
+				fetched.data[c].Reference(next.data[c]);
+			}
+			SetChunkSize(fetched, count);
+		}
+		return count;
+	}
+
+	//! Evaluates the SQL distance over the `count` rows in `fetched` for input row `row`.
+	void ComputeDistances(const HNSWScanBindData &bind, DataChunk &input, idx_t row, idx_t count) {
+		auto columns = fetched.ColumnCount();
+		eval.Reset();
+		for (idx_t c = 0; c < columns; c++) {
+			eval.data[c].Reference(fetched.data[c]);
+		}
+		ReferenceRow(eval.data[columns], count, input.data[bind.query_column], row, input.size());
+		SetChunkSize(eval, count);
+		distances.Reset();
+		executor->ExecuteExpression(eval, distances.data[0]);
+		SetChunkSize(distances, count);
+	}
+
+	//! Reads every row the started reader returns for input row `row`, ranks them by the SQL
+	//! distance (NULL last as in the exact plan, NaN after numbers, equal distances by row id so
+	//! the answer does not depend on threads) and keeps the first k.
+	void Rank(ClientContext &context, const HNSWScanBindData &bind, DataChunk &input, idx_t row) {
+		ranked.clear();
+		visible = 0;
+		idx_t chunks = 0;
+		idx_t fills = 0;
+		while (auto count = NextFetched(context, bind)) {
+			chunks++;
+			visible += count;
+			fills = reader.fills;
+			ComputeDistances(bind, input, row, count);
+			UnifiedVectorFormat format;
+			ToUnifiedFormat(distances.data[0], count, format);
+			bool is_double = distances.data[0].GetType().id() == LogicalTypeId::DOUBLE;
+			for (idx_t i = 0; i < count; i++) {
+				auto index = format.sel->get_index(i);
+				double value = is_double ? UnifiedVectorFormat::GetData<double>(format)[index]
+				                         : double(UnifiedVectorFormat::GetData<float>(format)[index]);
+				bool valid = format.validity.RowIsValid(index);
+				if (valid || bind.nulls_last) {
+					ranked.push_back({value, valid, reader.emitted_ids[i], i});
+				}
+			}
+		}
+		bool descending = bind.descending;
+		auto before = [descending](const Ranked &a, const Ranked &b) {
+			if (a.valid != b.valid) {
+				return a.valid;
+			}
+			if (a.valid) {
+				bool a_nan = std::isnan(a.distance), b_nan = std::isnan(b.distance);
+				if (a_nan != b_nan) {
+					return descending ? a_nan : b_nan; // NaN sorts above every number
+				}
+				if (!a_nan && a.distance != b.distance) {
+					return descending ? a.distance > b.distance : a.distance < b.distance;
+				}
+			}
+			return a.row_id < b.row_id;
+		};
+		selected_count = MinValue<idx_t>(bind.k, ranked.size());
+		std::partial_sort(ranked.begin(), ranked.begin() + selected_count, ranked.end(), before);
+		single = chunks == 1 && fills == reader.fills;
+		if (single) {
+			selected.Initialize(MaxValue<idx_t>(selected_count, 1));
+			for (idx_t i = 0; i < selected_count; i++) {
+				selected.set_index(i, ranked[i].position);
+			}
+		}
+	}
+
+	//! After Rank() found more than one chunk: reads the k chosen rows again, by row id.
+	void StartChosen(const HNSWScanBindData &bind) {
+		vector<row_t> chosen;
+		for (idx_t i = 0; i < selected_count; i++) {
+			chosen.push_back(ranked[i].row_id);
+		}
+		reader.StartWithCandidates(bind, std::move(chosen), 0);
+	}
+};
+
 //! Per-thread state of the in-out form: the input chunk being answered, row by row.
 struct HNSWInOutState : public LocalTableFunctionState {
 	CandidateReader reader;
@@ -353,25 +486,15 @@ struct HNSWInOutState : public LocalTableFunctionState {
 	vector<float> queries;
 	vector<float> query;
 
-	//! Exact top-k form: the SQL distance over fetched rows (`eval`: the table's columns, then the
-	//! query vector) and the current row's ranking.
-	unique_ptr<ExpressionExecutor> executor;
-	DataChunk fetched;
-	vector<LogicalType> fetched_types;
-	DataChunk eval;
-	DataChunk distances;
-	struct Ranked {
-		double distance;
-		bool valid;
-		row_t row_id;
-		idx_t position;
-	};
-	vector<Ranked> ranked;
-	//! The row's answer: to emit from `fetched` by `selected` (all candidates came in one chunk),
-	//! or to fetch again by row id (a full scan or many candidates).
+	//! Exact top-k form: the main thread's ranker, answers ranked ahead on other threads, the
+	//! phase of the current row, and the scan's columns (for the other threads' readers).
+	unique_ptr<TopKRanker> ranker;
+	//! (One outer row's answer, ranked ahead on another thread: the chosen rows and their
+	//! distance, last; null when that row needs the main thread: a full scan, many rows.)
+	vector<unique_ptr<DataChunk>> answers;
 	enum class TopKPhase { RANK, EMIT_SELECTED, FETCH_CHOSEN, DONE } phase = TopKPhase::RANK;
-	SelectionVector selected;
-	idx_t selected_count = 0;
+	vector<ColumnIndex> column_indexes;
+	vector<idx_t> projection_ids;
 };
 
 static unique_ptr<LocalTableFunctionState> HNSWInOutInit(ExecutionContext &context, TableFunctionInitInput &input,
@@ -379,6 +502,10 @@ static unique_ptr<LocalTableFunctionState> HNSWInOutInit(ExecutionContext &conte
 	auto &bind = input.bind_data->Cast<HNSWScanBindData>();
 	auto state = make_uniq<HNSWInOutState>();
 	state->reader.SetColumns(bind, input.column_indexes, input.projection_ids);
+	state->column_indexes = input.column_indexes;
+	for (auto id : input.projection_ids) {
+		state->projection_ids.push_back(id);
+	}
 	return std::move(state);
 }
 
@@ -443,8 +570,8 @@ static void SearchChunk(ExecutionContext &context, const HNSWScanBindData &bind,
 }
 
 //! Starts reading the candidates of input row `state.row` (searched with its chunk, or one by one).
-static void StartRow(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state) {
-	auto &reader = state.reader;
+static void StartRow(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state,
+                     CandidateReader &reader) {
 	if (state.searched[state.row]) {
 		reader.StartWithCandidates(bind, std::move(state.candidates[state.row]));
 	} else {
@@ -454,115 +581,102 @@ static void StartRow(ExecutionContext &context, const HNSWScanBindData &bind, Da
 	}
 }
 
-//! Exact top-k form: the next rows of the reader in `state.fetched`, which keeps the last rows
-//! when there are no more (read into an empty chunk each time: a chunk of references cannot be
-//! resized to none).
-static idx_t NextFetched(ExecutionContext &context, const HNSWScanBindData &bind, HNSWInOutState &state) {
-	DataChunk next;
-	next.InitializeEmpty(state.fetched_types);
-	auto count = state.reader.Next(context.client, bind, next);
-	if (count > 0) {
-		state.fetched.Destroy();
-		state.fetched.InitializeEmpty(state.fetched_types);
-		for (idx_t c = 0; c < next.ColumnCount(); c++) {
-			state.fetched.data[c].Reference(next.data[c]);
+//! Exact top-k form: which table output columns an operator above reads (the others, such as
+//! the vector, only feed the distance and are emitted as NULL instead of copied).
+static vector<bool> ReadOutputs(const HNSWScanBindData &bind, idx_t columns) {
+	vector<bool> read(columns, true);
+	for (auto column : bind.unread_outputs) {
+		if (column < columns) {
+			read[column] = false;
 		}
-		SetChunkSize(state.fetched, count);
 	}
-	return count;
+	return read;
 }
 
-//! Exact top-k form: evaluates the SQL distance over the `count` rows in `state.fetched` for input
-//! row `row` into `state.distances`.
-static void ComputeDistances(const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state, idx_t count) {
-	auto columns = state.fetched.ColumnCount();
-	state.eval.Reset();
-	for (idx_t c = 0; c < columns; c++) {
-		state.eval.data[c].Reference(state.fetched.data[c]);
-	}
-	ReferenceRow(state.eval.data[columns], count, input.data[bind.query_column], state.row, input.size());
-	SetChunkSize(state.eval, count);
-	state.distances.Reset();
-	state.executor->ExecuteExpression(state.eval, state.distances.data[0]);
-	SetChunkSize(state.distances, count);
-}
-
-//! Exact top-k form: reads every candidate of the current row, ranks them by the SQL distance
-//! (NULL last as in the exact plan, NaN after numbers, equal distances by row id so the answer
-//! does not depend on threads) and keeps the first k.
-static void RankRow(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state) {
-	auto &reader = state.reader;
-	StartRow(context, bind, input, state);
-	state.ranked.clear();
-	idx_t chunks = 0;
-	idx_t fills = 0;
-	while (auto count = NextFetched(context, bind, state)) {
-		chunks++;
-		fills = reader.fills;
-		ComputeDistances(bind, input, state, count);
-		UnifiedVectorFormat format;
-		ToUnifiedFormat(state.distances.data[0], count, format);
-		bool is_double = state.distances.data[0].GetType().id() == LogicalTypeId::DOUBLE;
-		for (idx_t i = 0; i < count; i++) {
-			auto index = format.sel->get_index(i);
-			double value = is_double ? UnifiedVectorFormat::GetData<double>(format)[index]
-			                         : double(UnifiedVectorFormat::GetData<float>(format)[index]);
-			bool valid = format.validity.RowIsValid(index);
-			if (valid || bind.nulls_last) {
-				state.ranked.push_back({value, valid, reader.emitted_ids[i], i});
-			}
+//! Exact top-k form: ranks the searched rows of a new input chunk on all threads, each with its
+//! own reader, into `state.answers`. Rows whose candidates are not all visible, or do not fit one
+//! fetch, are left to the main thread, which may complete them from the table.
+static void RankChunk(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input,
+                      HNSWInOutState &state) {
+	auto n = input.size();
+	state.answers.clear();
+	state.answers.resize(n);
+	vector<idx_t> rows;
+	for (idx_t row = 0; row < n; row++) {
+		if (state.searched[row]) {
+			rows.push_back(row);
 		}
 	}
-	bool descending = bind.descending;
-	auto before = [descending](const HNSWInOutState::Ranked &a, const HNSWInOutState::Ranked &b) {
-		if (a.valid != b.valid) {
-			return a.valid;
-		}
-		if (a.valid) {
-			bool a_nan = std::isnan(a.distance), b_nan = std::isnan(b.distance);
-			if (a_nan != b_nan) {
-				return descending ? a_nan : b_nan; // NaN sorts above every number
+	auto threads = NumericCast<idx_t>(TaskScheduler::GetScheduler(context.client).NumberOfThreads());
+	threads = MaxValue<idx_t>(1, MinValue<idx_t>(threads, rows.size() / 64));
+	auto answer_types = state.ranker->fetched_types;
+	answer_types.push_back(ReturnType(*bind.distance));
+	auto query_type = input.data[bind.query_column].GetType();
+	auto read = ReadOutputs(bind, state.ranker->fetched_types.size());
+	std::atomic<idx_t> next(0);
+	vector<std::exception_ptr> errors(threads);
+	auto work = [&](idx_t thread) {
+		try {
+			TopKRanker ranker(context.client, bind, state.column_indexes, state.projection_ids,
+			                  state.ranker->fetched_types, query_type);
+			constexpr idx_t BLOCK = 16;
+			for (idx_t start = next.fetch_add(BLOCK); start < rows.size(); start = next.fetch_add(BLOCK)) {
+				for (idx_t i = start; i < MinValue<idx_t>(start + BLOCK, rows.size()); i++) {
+					auto row = rows[i];
+					ranker.reader.StartWithCandidates(bind, vector<row_t>(state.candidates[row]), 0);
+					ranker.Rank(context.client, bind, input, row);
+					if (!ranker.single || ranker.visible < bind.k) {
+						continue; // the main thread completes it from the table, or fetches it again
+					}
+					auto answer = make_uniq<DataChunk>();
+					auto count = ranker.selected_count;
+					answer->Initialize(Allocator::DefaultAllocator(), answer_types, MaxValue<idx_t>(count, 1));
+					for (idx_t c = 0; c < ranker.fetched_types.size(); c++) {
+						if (!read[c]) {
+							continue;
+						}
+						VectorOperations::Copy(ranker.fetched.data[c], answer->data[c], ranker.selected, count, 0, 0);
+					}
+					VectorOperations::Copy(ranker.distances.data[0], answer->data[ranker.fetched_types.size()],
+					                       ranker.selected, count, 0, 0);
+					SetChunkSize(*answer, count);
+					state.answers[row] = std::move(answer);
+				}
 			}
-			if (!a_nan && a.distance != b.distance) {
-				return descending ? a.distance > b.distance : a.distance < b.distance;
-			}
+		} catch (...) {
+			errors[thread] = std::current_exception();
 		}
-		return a.row_id < b.row_id;
 	};
-	auto keep = MinValue<idx_t>(bind.k, state.ranked.size());
-	std::partial_sort(state.ranked.begin(), state.ranked.begin() + keep, state.ranked.end(), before);
-	state.selected_count = keep;
-	if (chunks == 1 && fills == reader.fills) {
-		// Every candidate is still in `fetched` (and its distance in `distances`): select the k.
-		state.selected.Initialize(MaxValue<idx_t>(keep, 1));
-		for (idx_t i = 0; i < keep; i++) {
-			state.selected.set_index(i, state.ranked[i].position);
+	vector<std::thread> helpers;
+	for (idx_t thread = 1; thread < threads; thread++) {
+		helpers.emplace_back(work, thread);
+	}
+	work(0);
+	for (auto &helper : helpers) {
+		helper.join();
+	}
+	for (auto &error : errors) {
+		if (error) {
+			std::rethrow_exception(error);
 		}
-		state.phase = HNSWInOutState::TopKPhase::EMIT_SELECTED;
-		return;
 	}
-	vector<row_t> chosen;
-	for (idx_t i = 0; i < keep; i++) {
-		chosen.push_back(state.ranked[i].row_id);
-	}
-	reader.StartWithCandidates(bind, std::move(chosen), 0);
-	state.phase = HNSWInOutState::TopKPhase::FETCH_CHOSEN;
 }
 
 //! Exact top-k form, an answer fetched again by row id: its next rows, with the outer columns and
 //! the distance; 0 when it has no more.
-static idx_t EmitTopK(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input, HNSWInOutState &state,
-                      DataChunk &output) {
-	auto &reader = state.reader;
-	auto count = NextFetched(context, bind, state);
+static idx_t EmitChosen(ExecutionContext &context, const HNSWScanBindData &bind, DataChunk &input,
+                        HNSWInOutState &state, DataChunk &output) {
+	auto &ranker = *state.ranker;
+	auto &reader = ranker.reader;
+	auto count = ranker.NextFetched(context.client, bind);
 	if (count == 0) {
 		return 0;
 	}
-	ComputeDistances(bind, input, state, count);
+	ranker.ComputeDistances(bind, input, state.row, count);
 	for (idx_t c = 0; c < reader.output_count; c++) {
-		output.data[c].Reference(state.fetched.data[c]);
+		output.data[c].Reference(ranker.fetched.data[c]);
 	}
-	output.data[reader.distance_slot.GetIndex()].Reference(state.distances.data[0]);
+	output.data[reader.distance_slot.GetIndex()].Reference(ranker.distances.data[0]);
 	for (idx_t i = 0; i < reader.passthrough.size(); i++) {
 		ReferenceRow(output.data[reader.output_count + i], count, input.data[1 + reader.passthrough[i]], state.row,
 		             input.size());
@@ -574,42 +688,72 @@ static idx_t EmitTopK(ExecutionContext &context, const HNSWScanBindData &bind, D
 //! The exact top-k form of the in-out scan: per input row, its k nearest rows by the SQL distance.
 static OperatorResultType HNSWTopKInOutFunction(ExecutionContext &context, const HNSWScanBindData &bind,
                                                 HNSWInOutState &state, DataChunk &input, DataChunk &output) {
-	if (!state.executor) {
-		state.executor = make_uniq<ExpressionExecutor>(context.client, *bind.distance);
+	if (!state.ranker) {
 		vector<LogicalType> types;
 		for (idx_t c = 0; c < state.reader.output_count; c++) {
 			types.push_back(output.data[c].GetType());
 		}
-		state.fetched_types = types;
-		types.push_back(input.data[bind.query_column].GetType());
-		state.eval.Initialize(Allocator::DefaultAllocator(), types); // (a constant array needs its buffers)
-		state.distances.Initialize(Allocator::DefaultAllocator(), {ReturnType(*bind.distance)});
+		state.ranker = make_uniq<TopKRanker>(context.client, bind, state.column_indexes, state.projection_ids,
+		                                     std::move(types), input.data[bind.query_column].GetType());
 	}
 	if (!state.chunk_started) {
 		SearchChunk(context, bind, input, state);
+		RankChunk(context, bind, input, state);
 		state.chunk_started = true;
 		state.row = 0;
 		state.phase = HNSWInOutState::TopKPhase::RANK;
 	}
 	// Answers of consecutive rows share an output chunk: copied in, the outer columns a selection
 	// of the input rows (one chunk per row would cost DuckDB's per-chunk work for every query).
-	auto &reader = state.reader;
+	auto &ranker = *state.ranker;
+	auto &reader = ranker.reader;
+	auto table_columns = ranker.fetched_types.size();
+	auto distance_slot = reader.distance_slot.GetIndex();
+	auto read = ReadOutputs(bind, table_columns);
 	idx_t filled = 0;
 	SelectionVector outer_rows(STANDARD_VECTOR_SIZE);
 	while (state.row < input.size()) {
-		if (state.phase == HNSWInOutState::TopKPhase::RANK) {
-			RankRow(context, bind, input, state);
-		}
-		if (state.phase == HNSWInOutState::TopKPhase::EMIT_SELECTED) {
-			auto count = state.selected_count;
+		auto &answer = state.answers[state.row];
+		if (state.phase == HNSWInOutState::TopKPhase::RANK && answer) {
+			auto count = answer->size();
 			if (filled + count > STANDARD_VECTOR_SIZE) {
 				break; // this chunk is full: the row goes into the next
 			}
-			for (idx_t c = 0; c < reader.output_count; c++) {
-				VectorOperations::Copy(state.fetched.data[c], output.data[c], state.selected, count, 0, filled);
+			for (idx_t c = 0; c < table_columns; c++) {
+				if (read[c]) {
+					VectorOperations::Copy(answer->data[c], output.data[c], count, 0, filled);
+				}
 			}
-			VectorOperations::Copy(state.distances.data[0], output.data[reader.distance_slot.GetIndex()],
-			                       state.selected, count, 0, filled);
+			VectorOperations::Copy(answer->data[table_columns], output.data[distance_slot], count, 0, filled);
+			for (idx_t i = 0; i < count; i++) {
+				outer_rows.set_index(filled + i, state.row);
+			}
+			filled += count;
+			answer.reset();
+			state.phase = HNSWInOutState::TopKPhase::DONE;
+		}
+		if (state.phase == HNSWInOutState::TopKPhase::RANK) {
+			StartRow(context, bind, input, state, reader);
+			ranker.Rank(context.client, bind, input, state.row);
+			if (ranker.single) {
+				state.phase = HNSWInOutState::TopKPhase::EMIT_SELECTED;
+			} else {
+				ranker.StartChosen(bind);
+				state.phase = HNSWInOutState::TopKPhase::FETCH_CHOSEN;
+			}
+		}
+		if (state.phase == HNSWInOutState::TopKPhase::EMIT_SELECTED) {
+			auto count = ranker.selected_count;
+			if (filled + count > STANDARD_VECTOR_SIZE) {
+				break; // this chunk is full: the row goes into the next
+			}
+			for (idx_t c = 0; c < table_columns; c++) {
+				if (read[c]) {
+					VectorOperations::Copy(ranker.fetched.data[c], output.data[c], ranker.selected, count, 0, filled);
+				}
+			}
+			VectorOperations::Copy(ranker.distances.data[0], output.data[distance_slot], ranker.selected, count, 0,
+			                       filled);
 			for (idx_t i = 0; i < count; i++) {
 				outer_rows.set_index(filled + i, state.row);
 			}
@@ -620,7 +764,7 @@ static OperatorResultType HNSWTopKInOutFunction(ExecutionContext &context, const
 			if (filled > 0) {
 				break; // emit the rows copied so far first
 			}
-			if (EmitTopK(context, bind, input, state, output) > 0) {
+			if (EmitChosen(context, bind, input, state, output) > 0) {
 				return OperatorResultType::HAVE_MORE_OUTPUT;
 			}
 		}
@@ -628,6 +772,11 @@ static OperatorResultType HNSWTopKInOutFunction(ExecutionContext &context, const
 		state.phase = HNSWInOutState::TopKPhase::RANK;
 	}
 	if (filled > 0) {
+		for (idx_t c = 0; c < table_columns; c++) {
+			if (!read[c]) {
+				ReferenceConstant(output.data[c], Value(output.data[c].GetType()), filled);
+			}
+		}
 		for (idx_t i = 0; i < reader.passthrough.size(); i++) {
 			output.data[reader.output_count + i].Slice(input.data[1 + reader.passthrough[i]], outer_rows, filled);
 		}
@@ -655,7 +804,7 @@ static OperatorResultType HNSWInOutFunction(ExecutionContext &context, TableFunc
 	auto &reader = state.reader;
 	while (state.row < input.size()) {
 		if (!state.row_started) {
-			StartRow(context, bind, input, state);
+			StartRow(context, bind, input, state, state.reader);
 			state.row_started = true;
 		}
 		auto count = reader.Next(context.client, bind, output);

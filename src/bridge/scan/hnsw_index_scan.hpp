@@ -52,6 +52,8 @@ struct HNSWScanBindData : public TableFunctionData {
 	bool descending = false;
 	//! Rows whose distance is NULL rank last (arg_min_nulls_last); otherwise they are skipped.
 	bool nulls_last = true;
+	//! Table output columns read only by the distance (the vector): emitted as NULL, not copied.
+	vector<idx_t> unread_outputs;
 
 	unique_ptr<FunctionData> Copy() const override;
 	bool Equals(const FunctionData &other) const override;
