@@ -405,3 +405,110 @@ fn an_int8_index_keeps_working_through_deletes_compaction_and_drifting_inserts()
     let recall = index_recall(&index, &data, &queries, dim, (10, 2, 96), &skip);
     assert!(recall >= 0.95, "after deletes and compaction: {recall}");
 }
+
+/// An int8 index of `rows` rows of clustered data.
+fn int8_index(metric: MetricKind, rows: usize, dim: usize, seed: u64) -> (hnsw::Hnsw, Vec<f32>) {
+    let data = clustered(rows, dim, 8, seed);
+    let params = hnsw::Params::builder(metric, dim)
+        .quantization(Quantization::Int8)
+        .build()
+        .unwrap();
+    let index = hnsw::Hnsw::new(params).unwrap();
+    index.insert_numbered(&data, 0, 2).unwrap();
+    (index, data)
+}
+
+#[test]
+fn an_int8_index_round_trips_through_its_image() {
+    // Version 5 stores the code ranges and the codes; the reloaded index answers identically
+    // and keeps taking rows. Float32 images stay version 4 (older builds read them).
+    use hnsw::format::{read_image, write_image};
+    for metric in METRICS {
+        let (index, data) = int8_index(metric, 3_000, 48, 51);
+        for label in (0..3_000u64).step_by(7) {
+            index.delete(label);
+        }
+        let bytes = write_image(&index, 65_536).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 5);
+        let loaded = read_image(&bytes).unwrap();
+        assert_eq!(loaded.params(), index.params());
+        assert_eq!(
+            (loaded.len(), loaded.deleted_count()),
+            (index.len(), index.deleted_count())
+        );
+        for query in data.chunks_exact(48).step_by(97) {
+            assert_eq!(
+                loaded.search(query, 10, 64).unwrap(),
+                index.search(query, 10, 64).unwrap()
+            );
+            assert_eq!(loaded.vector(3).map(|v| v.len()), Some(48));
+        }
+        assert_eq!(write_image(&loaded, 65_536).unwrap(), bytes);
+        loaded.insert(10_000, &data[48..96]).unwrap();
+        assert_eq!(loaded.len(), index.len() + 1);
+        if metric != MetricKind::Ip {
+            // Its own vector's nearest codes are its own and its original's (row 1).
+            let near = loaded.search(&data[48..96], 2, 32).unwrap();
+            assert!(
+                near.iter().any(|n| n.label == 10_000),
+                "{metric:?}: {near:?}"
+            );
+        }
+    }
+    let f32_index =
+        hnsw::Hnsw::new(hnsw::Params::builder(MetricKind::L2sq, 8).build().unwrap()).unwrap();
+    f32_index.insert(1, &[1.0; 8]).unwrap();
+    let bytes = write_image(&f32_index, 4096).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 4);
+    // An int8 index that never stored a row has no ranges yet, and learns them after loading.
+    let empty = hnsw::Hnsw::new(
+        hnsw::Params::builder(MetricKind::L2sq, 8)
+            .quantization(Quantization::Int8)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let reloaded = read_image(&write_image(&empty, 4096).unwrap()).unwrap();
+    reloaded.insert_numbered(&gaussian(50, 8, 2), 0, 1).unwrap();
+    assert_eq!(reloaded.len(), 50);
+}
+
+#[test]
+fn every_damaged_byte_of_a_small_int8_image_is_rejected() {
+    // Exhaustively, as for float32 images: each byte flipped, and every truncation.
+    use hnsw::format::{read_image, write_image};
+    let (index, _) = int8_index(MetricKind::L2sq, 60, 8, 61);
+    let bytes = write_image(&index, 4096).unwrap();
+    let mut bad = bytes.clone();
+    for pos in 0..bytes.len() {
+        bad[pos] ^= 0x5a;
+        let result = std::panic::catch_unwind(|| read_image(&bad).map(|_| ()));
+        // Bytes past a page's content are padding the reader never looks at.
+        if !matches!(result, Ok(Err(_))) {
+            let page = pos / 4096;
+            let untouched = read_image(&bytes).is_ok();
+            assert!(untouched);
+            let reread = read_image(&bad);
+            assert!(reread.is_ok(), "byte {pos} (page {page}) panicked");
+            assert_eq!(
+                write_image(&reread.unwrap(), 4096).unwrap(),
+                bytes,
+                "byte {pos} changed the index"
+            );
+        }
+        bad[pos] ^= 0x5a;
+    }
+    // Cut anywhere before the last page: an error (a cut inside the last page's padding is
+    // harmless), never a panic.
+    for len in 0..bytes.len() {
+        let result = std::panic::catch_unwind(|| read_image(&bytes[..len]).map(|_| ()));
+        assert!(result.is_ok(), "truncation to {len} panicked");
+        if len <= bytes.len() - 4096 {
+            assert!(
+                result.unwrap().is_err(),
+                "truncation to {len} of {} was accepted",
+                bytes.len()
+            );
+        }
+    }
+}

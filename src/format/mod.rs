@@ -16,6 +16,7 @@ pub use paged::{
 
 use crate::error::{Error, Result};
 use crate::graph::{Hnsw, DELETED, FREE, MAX_LEVEL, NONE};
+use crate::quantize::Quantization;
 use std::sync::atomic::Ordering;
 
 /// Slot states as stored in node records.
@@ -30,7 +31,7 @@ struct StoredSlot<'a> {
     state: u8,
     level: usize,
     label: u64,
-    /// The raw little-endian vector.
+    /// The raw stored bytes: a little-endian float32 vector, or a code.
     vector: &'a [u8],
 }
 
@@ -45,8 +46,7 @@ fn fill_slot(
     filled: &mut FilledSlots,
 ) -> Result<()> {
     if slot.state == STATE_FREE {
-        vector.fill(0.0);
-        let placed = index.allocate(0, 0, &f32_bytes(vector))?;
+        let placed = index.allocate(0, 0, &vec![0; slot.vector.len()])?;
         debug_assert_eq!(placed as usize, id);
         index.store.release(placed);
         filled.free.push(placed);
@@ -64,11 +64,17 @@ fn fill_slot(
             slot.level
         )));
     }
-    for (x, b) in vector.iter_mut().zip(slot.vector.chunks_exact(4)) {
-        *x = f32::from_le_bytes(b.try_into().expect("4 bytes"));
-    }
-    crate::distance::check_finite(vector).map_err(|e| Error::Corrupt(format!("slot {id}: {e}")))?;
-    let placed = index.allocate(slot.label, slot.level, &f32_bytes(vector))?;
+    let placed = if index.params.quantization == Quantization::F32 {
+        for (x, b) in vector.iter_mut().zip(slot.vector.chunks_exact(4)) {
+            *x = f32::from_le_bytes(b.try_into().expect("4 bytes"));
+        }
+        crate::distance::check_finite(vector)
+            .map_err(|e| Error::Corrupt(format!("slot {id}: {e}")))?;
+        index.allocate(slot.label, slot.level, &f32_bytes(vector))?
+    } else {
+        // Every byte value is a valid code.
+        index.allocate(slot.label, slot.level, slot.vector)?
+    };
     debug_assert_eq!(placed as usize, id);
     if slot.state == STATE_DELETED {
         index

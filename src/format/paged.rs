@@ -5,21 +5,28 @@
 //! rest of the meta bytes (the checksum table outgrows the first page only past ~32k pages of
 //! 256 KiB; keeping it at the end means that never moves the data pages):
 //! ```text
-//! meta     header (112 bytes), then one u64 checksum per data page (pages 1..=data pages)
+//! meta     header (112 bytes), the code ranges of an int8 index (version 5: dim × f32 lower
+//!          bounds, dim × f32 steps), then one u64 checksum per data page (pages 1..=data pages)
 //! group g  (slots g*G .. (g+1)*G, G = group_slots; see `group_slots`)
 //!   nodes    one record per slot: state u8 (0 live, 1 deleted, 2 free, 3 copy: a live row
 //!            whose vector equals its one link's, since version 4), level u8, 0u16,
 //!            layer-0 count u32, label u64, m0 × u32 links (unused ones zero); the last group
 //!            has room for all G records (zeros past the last slot)
-//!   vectors  one record per slot: dim × f32 (zeros for free slots)
+//!   vectors  one record per slot: dim × f32, or (version 5, int8) dim × u8 codes; zeros for
+//!            free slots
 //! upper    for each non-free slot with level > 0, in slot order, for each layer 1..=level:
 //!          count u32 and m × u32 links
-//! header   0 magic "DKHNSWP\x1a"  8 version u32  12 metric u8 + 3 zero bytes
+//! header   0 magic "DKHNSWP\x1a"  8 version u32  12 metric u8  13 quantization u8 (0 f32,
+//!          1 int8; version 5)  14 code ranges follow u8 (version 5)  15 zero u8
 //!          16 dim  20 M  24 M0  28 ef_construction  32 ef_search  36 slots      (u32 each)
 //!          40 seed u64  48 entry slot u32 (u32::MAX when empty)  52 top layer u32
 //!          56 page_size u32  60 meta pages  64 node pages  68 vector pages  72 upper pages
 //!          76 group slots u32  80 upper bytes u64  88 checksum of the checksum table u64
-//!          96 zero u64  104 checksum of bytes 0..104 u64
+//!          96 checksum of the code ranges u64 (version 5; else zero)
+//!          104 checksum of bytes 0..104 u64
+//! ```
+//! Float32 indexes are written as version 4, which older builds read; int8 ones as version 5.
+//! ```text
 //! ```
 //! Each group's nodes and vectors start on a page boundary, so a new slot only ever adds pages
 //! after the last group's: the pages of earlier slots keep their place whatever the index grows
@@ -35,14 +42,17 @@ use super::{checksum64, fill_slot, install_entry, install_list, FilledSlots, Sto
 use super::{install_copies, STATE_COPY, STATE_DELETED, STATE_FREE, STATE_LIVE};
 use crate::distance::MetricKind;
 use crate::error::{Error, Result};
-use crate::graph::{Hnsw, FREE, MAX_LEVEL, MAX_SLOTS, NONE};
+use crate::graph::{Codec, Hnsw, FREE, MAX_LEVEL, MAX_SLOTS, NONE};
 use crate::params::Params;
+use crate::quantize::{Quantization, ScalarQuantizer};
 use std::sync::atomic::Ordering;
 
 /// Identifies a paged index image.
 pub const PAGED_MAGIC: [u8; 8] = *b"DKHNSWP\x1a";
-/// Current version of the paged format.
-pub const PAGED_VERSION: u32 = 4;
+/// Current version of the paged format (5: int8 codes; float32 indexes are still written as 4).
+pub const PAGED_VERSION: u32 = 5;
+/// The version float32 indexes are written as.
+const PAGED_F32_VERSION: u32 = 4;
 /// Oldest version this build reads (version 3 had no copies).
 pub const PAGED_MIN_VERSION: u32 = 3;
 /// Bytes of the fixed header at the start of the first meta page.
@@ -61,6 +71,8 @@ const GROUP_MAX_NODE_PAGES: usize = 8;
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Geometry {
     page_size: usize,
+    /// Bytes of the code ranges in the meta part (0 for float32, or untrained).
+    codec_len: usize,
     node_record: usize,
     vector_record: usize,
     slots: usize,
@@ -86,9 +98,15 @@ fn group_slots(page_size: usize, node_record: usize, vector_record: usize) -> us
 }
 
 impl Geometry {
-    fn new(page_size: usize, dim: usize, m0: usize, slots: usize, upper_len: usize) -> Geometry {
+    fn new(
+        page_size: usize,
+        vector_record: usize,
+        codec_len: usize,
+        m0: usize,
+        slots: usize,
+        upper_len: usize,
+    ) -> Geometry {
         let node_record = 16 + 4 * m0;
-        let vector_record = 4 * dim;
         let group_slots = group_slots(page_size, node_record, vector_record);
         let groups = slots.div_ceil(group_slots);
         let group_node_pages = (group_slots * node_record).div_ceil(page_size);
@@ -103,9 +121,10 @@ impl Geometry {
         let node_pages = groups * group_node_pages;
         let upper_pages = upper_len.div_ceil(page_size);
         let data_pages = node_pages + vector_pages + upper_pages;
-        let meta_pages = (PAGED_HEADER_LEN + 8 * data_pages).div_ceil(page_size);
+        let meta_pages = (PAGED_HEADER_LEN + codec_len + 8 * data_pages).div_ceil(page_size);
         Geometry {
             page_size,
+            codec_len,
             node_record,
             vector_record,
             slots,
@@ -130,7 +149,7 @@ impl Geometry {
     }
 
     fn meta_len(&self) -> usize {
-        PAGED_HEADER_LEN + 8 * self.data_pages()
+        PAGED_HEADER_LEN + self.codec_len + 8 * self.data_pages()
     }
 
     /// Which part page `page` belongs to, the byte offset inside that part (all groups' node
@@ -193,12 +212,11 @@ pub struct ImageWriter {
 impl ImageWriter {
     /// Plans the image of `index` with pages of `page_size` bytes.
     pub fn new(index: &Hnsw, page_size: usize) -> Result<ImageWriter> {
-        if index.params.quantization != crate::quantize::Quantization::F32 {
-            // Not yet: the image stores float32 vectors (codes need format 5).
+        if index.params.quantization == Quantization::Bit {
             return Err(Error::Choice {
                 name: "quantization of a stored index",
                 value: index.params.quantization.name().into(),
-                choices: "'f32' in this build",
+                choices: "'f32' or 'int8' in this build",
             });
         }
         if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size) {
@@ -217,7 +235,9 @@ impl ImageWriter {
                 upper_len += level * 4 * (1 + p.m);
             }
         }
-        let geometry = Geometry::new(page_size, p.dim, p.m0, slots, upper_len);
+        let codec_len = codec_block(index).len();
+        let vector_record = p.quantization.code_bytes(p.dim);
+        let geometry = Geometry::new(page_size, vector_record, codec_len, p.m0, slots, upper_len);
         Ok(ImageWriter {
             checksums: vec![None; geometry.data_pages()],
             geometry,
@@ -295,10 +315,22 @@ impl ImageWriter {
         let (entry, top) = index
             .entry()
             .map_or((NONE, 0), |(id, level)| (id, level as u32));
+        let codec = codec_block(index);
+        let coded = p.quantization != Quantization::F32;
+        let version = if coded {
+            PAGED_VERSION
+        } else {
+            PAGED_F32_VERSION
+        };
         let mut out = Vec::with_capacity(g.meta_len());
         out.extend_from_slice(&PAGED_MAGIC);
-        out.extend_from_slice(&PAGED_VERSION.to_le_bytes());
-        out.extend_from_slice(&[p.metric.code(), 0, 0, 0]);
+        out.extend_from_slice(&version.to_le_bytes());
+        out.extend_from_slice(&[
+            p.metric.code(),
+            quantization_code(p.quantization),
+            u8::from(!codec.is_empty()),
+            0,
+        ]);
         for v in [p.dim, p.m, p.m0, p.ef_construction, p.ef_search, g.slots] {
             out.extend_from_slice(&(v as u32).to_le_bytes());
         }
@@ -317,10 +349,16 @@ impl ImageWriter {
         }
         out.extend_from_slice(&(g.upper_len as u64).to_le_bytes());
         out.extend_from_slice(&checksum64(&table).to_le_bytes());
-        out.extend_from_slice(&0u64.to_le_bytes());
+        let codec_checksum = if codec.is_empty() {
+            0
+        } else {
+            checksum64(&codec)
+        };
+        out.extend_from_slice(&codec_checksum.to_le_bytes());
         let header_checksum = checksum64(&out);
         out.extend_from_slice(&header_checksum.to_le_bytes());
         debug_assert_eq!(out.len(), PAGED_HEADER_LEN);
+        out.extend_from_slice(&codec);
         out.extend_from_slice(&table);
         out
     }
@@ -397,12 +435,41 @@ fn node_record(index: &Hnsw, id: u32, out: &mut Vec<u8>) {
 }
 
 fn vector_record(index: &Hnsw, id: u32, out: &mut Vec<u8>) {
+    let p = &index.params;
     if index.store.flags(id).load(Ordering::Acquire) & FREE != 0 {
-        out.resize(4 * index.params.dim, 0);
+        out.resize(p.quantization.code_bytes(p.dim), 0);
         return;
     }
-    for x in index.store.vector(id) {
-        out.extend_from_slice(&x.to_le_bytes());
+    if p.quantization == Quantization::F32 {
+        for x in index.store.vector(id) {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    } else {
+        out.extend_from_slice(index.store.code(id));
+    }
+}
+
+/// The stored code of a quantization (in header byte 13).
+fn quantization_code(q: Quantization) -> u8 {
+    match q {
+        Quantization::F32 => 0,
+        Quantization::Int8 => 1,
+        Quantization::Bit => 2,
+    }
+}
+
+/// The code ranges of a trained int8 index (lower bounds, then steps), else nothing.
+fn codec_block(index: &Hnsw) -> Vec<u8> {
+    match index.codec() {
+        Some(Codec::Int8(quantizer)) => {
+            let (lower, step) = quantizer.parts();
+            lower
+                .iter()
+                .chain(step)
+                .flat_map(|x| x.to_le_bytes())
+                .collect()
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -434,6 +501,7 @@ pub struct ImageReader {
     entry: u32,
     top: usize,
     table_checksum: u64,
+    codec_checksum: u64,
     meta: Vec<u8>,
     /// Checksum of each page as received (meta pages included).
     checksums: Vec<Option<u64>>,
@@ -473,6 +541,23 @@ impl ImageReader {
         }
         let metric = MetricKind::from_code(h[12])
             .ok_or_else(|| Error::Corrupt(format!("unknown metric code {}", h[12])))?;
+        let quantization = match (version, h[13]) {
+            (_, 0) => Quantization::F32,
+            (5.., 1) => Quantization::Int8,
+            (_, code) => {
+                return Err(Error::Corrupt(format!(
+                    "unknown quantization code {code} in version {version}"
+                )))
+            }
+        };
+        let has_codec = h[14] == 1;
+        if h[14] > 1 || (has_codec && quantization == Quantization::F32) || h[15] != 0 {
+            return Err(Error::Corrupt(format!(
+                "invalid code-range flags {:?} for {}",
+                &h[13..16],
+                quantization.name()
+            )));
+        }
         let params = Params {
             metric,
             dim: u32_at(16) as usize,
@@ -481,7 +566,7 @@ impl ImageReader {
             ef_construction: u32_at(28) as usize,
             ef_search: u32_at(32) as usize,
             seed: u64_at(40),
-            quantization: crate::quantize::Quantization::F32,
+            quantization,
         };
         params
             .validate()
@@ -501,7 +586,16 @@ impl ImageReader {
                 "{upper_len} bytes of upper lists is too many for {slots} slots"
             )));
         }
-        let geometry = Geometry::new(page_size, params.dim, params.m0, slots, upper_len);
+        let codec_len = if has_codec { 8 * params.dim } else { 0 };
+        let vector_record = quantization.code_bytes(params.dim);
+        let geometry = Geometry::new(
+            page_size,
+            vector_record,
+            codec_len,
+            params.m0,
+            slots,
+            upper_len,
+        );
         let stored = [u32_at(60), u32_at(64), u32_at(68), u32_at(72), u32_at(76)];
         let derived = [
             geometry.meta_pages,
@@ -520,6 +614,7 @@ impl ImageReader {
             entry: u32_at(48),
             top: u32_at(52) as usize,
             table_checksum: u64_at(88),
+            codec_checksum: u64_at(96),
             meta: Vec::new(),
             checksums: Vec::new(), // sized by the first add_page (the caller checks pages() first)
             expected: None,
@@ -567,7 +662,11 @@ impl ImageReader {
             }
             self.meta.extend_from_slice(body);
             if self.meta.len() == g.meta_len() {
-                let table = &self.meta[PAGED_HEADER_LEN..];
+                let codec = &self.meta[PAGED_HEADER_LEN..PAGED_HEADER_LEN + g.codec_len];
+                if g.codec_len > 0 && checksum64(codec) != self.codec_checksum {
+                    return Err(Error::Corrupt("int8 code ranges are damaged".into()));
+                }
+                let table = &self.meta[PAGED_HEADER_LEN + g.codec_len..];
                 if checksum64(table) != self.table_checksum {
                     return Err(Error::Corrupt("page checksum table is damaged".into()));
                 }
@@ -617,6 +716,19 @@ impl ImageReader {
         let p = self.params;
         let slots = g.slots;
         let mut index = Hnsw::new(p)?;
+        if g.codec_len > 0 {
+            let floats: Vec<f32> = self.meta[PAGED_HEADER_LEN..PAGED_HEADER_LEN + g.codec_len]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                .collect();
+            let (lower, step) = floats.split_at(p.dim);
+            let quantizer = ScalarQuantizer::from_parts(lower.to_vec(), step.to_vec())?;
+            index.install_codec(Codec::Int8(quantizer))?;
+        } else if p.quantization != Quantization::F32 && slots > 0 {
+            return Err(Error::Corrupt(format!(
+                "an int8 index with {slots} slots has no code ranges"
+            )));
+        }
         let node = |id: usize| &self.nodes[id * g.node_record..(id + 1) * g.node_record];
         let word =
             |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));

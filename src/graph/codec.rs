@@ -69,6 +69,13 @@ impl Hnsw {
         Ok(())
     }
 
+    /// Sets the codec of an index being loaded (before any node is stored).
+    pub(crate) fn install_codec(&self, codec: Codec) -> Result<()> {
+        self.codec
+            .set(codec)
+            .map_err(|_| Error::Corrupt("the code ranges were set twice".into()))
+    }
+
     /// Fills `q.codes` for the prepared floats in `q.floats` (nothing for float32).
     pub(crate) fn prepare_codes(&self, q: &mut Query) {
         q.codes = match self.codec.get() {
