@@ -26,6 +26,8 @@ pub const EF_SEARCH_MIN: usize = 1;
 pub const EF_SEARCH_MAX: usize = 100_000;
 /// Largest accepted vector dimension.
 pub const DIM_MAX: usize = 65_535;
+/// Largest accepted over-fetch factor (candidates per result a re-ranking reader takes).
+pub const OVERFETCH_MAX: usize = 64;
 /// Default seed of the level generator.
 pub const SEED_DEFAULT: u64 = 0x5eed_4e53_5721_0001;
 
@@ -41,6 +43,8 @@ pub struct Params {
     pub seed: u64,
     /// How stored vectors are kept (float32 or compact codes).
     pub quantization: Quantization,
+    /// Candidates per wanted result a re-ranking reader takes (see `Hnsw::candidates`).
+    pub overfetch: usize,
 }
 
 impl Params {
@@ -55,6 +59,7 @@ impl Params {
             ef_search: EF_SEARCH_DEFAULT,
             seed: SEED_DEFAULT,
             quantization: Quantization::F32,
+            overfetch: None,
         }
     }
 
@@ -96,6 +101,7 @@ impl Params {
             EF_CONSTRUCTION_MAX,
         )?;
         check("ef_search", self.ef_search, EF_SEARCH_MIN, EF_SEARCH_MAX)?;
+        check("overfetch", self.overfetch, 1, OVERFETCH_MAX)?;
         Ok(())
     }
 
@@ -150,6 +156,7 @@ pub struct ParamsBuilder {
     ef_search: usize,
     seed: u64,
     quantization: Quantization,
+    overfetch: Option<usize>,
 }
 
 impl ParamsBuilder {
@@ -183,6 +190,12 @@ impl ParamsBuilder {
         self.quantization = quantization;
         self
     }
+    /// Candidates per result a re-ranking reader takes (default: the quantization's, 1 for
+    /// float32; range 1..=64).
+    pub fn overfetch(mut self, overfetch: usize) -> Self {
+        self.overfetch = Some(overfetch);
+        self
+    }
     /// Validates and returns the parameters.
     pub fn build(self) -> Result<Params> {
         let params = Params {
@@ -194,6 +207,9 @@ impl ParamsBuilder {
             ef_search: self.ef_search,
             seed: self.seed,
             quantization: self.quantization,
+            overfetch: self
+                .overfetch
+                .unwrap_or(self.quantization.default_overfetch()),
         };
         params.validate()?;
         Ok(params)

@@ -161,8 +161,11 @@ impl Hnsw {
     /// the reader's snapshot may not see them, and when the graph finds fewer than
     /// min(k, searchable + retired labels) an exact scan answers instead. The closest
     /// [`candidates_kept`] results, closest first: the search explores `ef`, but the reader
-    /// fetches and re-ranks only the front of the list, where its exact top k lies.
+    /// fetches and re-ranks only the front of the list, where its exact top k lies. A coded
+    /// index answers for k × `Params::overfetch` (its codes rank only approximately).
     pub fn candidates(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
+        // A coded index ranks by estimates: the reader re-ranks `overfetch` times as many.
+        let k = k.saturating_mul(self.params.overfetch);
         let ef = ef.max(k);
         let retired = self.retired_count().min(ef);
         let mut hits = self.search_candidates(query, k, ef + retired)?;

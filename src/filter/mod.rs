@@ -132,6 +132,7 @@ impl Hnsw {
         max_distance: f32,
         settings: &FilterSettings,
     ) -> Result<(Vec<Neighbor>, FilterReport)> {
+        let k = k.saturating_mul(self.params.overfetch);
         let ef = ef.max(k);
         let mut q = crate::graph::Query::default();
         self.query_into(query, &mut q)?;

@@ -567,6 +567,7 @@ impl ImageReader {
             ef_search: u32_at(32) as usize,
             seed: u64_at(40),
             quantization,
+            overfetch: quantization.default_overfetch(),
         };
         params
             .validate()
