@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
+from vector_rows import exact_plan as exact
 
 DIM = 8
 N = 600
@@ -39,14 +40,6 @@ def db(connect):
 
 def plan(con, sql):
     return json.dumps(json.loads(con.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()[0][1]))
-
-
-def exact(con, sql):
-    con.execute("SET disabled_optimizers = 'extension'")
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.execute("RESET disabled_optimizers")
 
 
 def lateral(outer="queries", k=10, select="q.qid, t.id, t.d", distance="array_distance(v, q.qv)", order="d",

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pyarrow as pa
 import pytest
+from vector_rows import exact_plan as exact
 
 DIM = 384
 N = 10_000
@@ -56,14 +57,6 @@ def db():
 def uses_index(con, sql):
     plan = con.execute("EXPLAIN (FORMAT JSON) " + sql).fetchall()[0][1]
     return "HNSW_INDEX_SCAN" in json.dumps(json.loads(plan))
-
-
-def exact(con, sql):
-    con.execute("SET disabled_optimizers = 'extension'")
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.execute("RESET disabled_optimizers")
 
 
 def per_query(rows):

@@ -5,19 +5,12 @@ import json
 import pytest
 
 from test_index_search import CLUSTERED, literal, query_vector
+from vector_rows import exact_plan as exact
 
 
 def rewritten(con, sql, params=None):
     plan = con.execute("EXPLAIN (FORMAT JSON) " + sql, params).fetchall()[0][1]
     return "HNSW_INDEX_SCAN" in json.dumps(json.loads(plan))
-
-
-def exact(con, sql, params=None):
-    con.execute("SET disabled_optimizers = 'extension'")
-    try:
-        return con.execute(sql, params).fetchall()
-    finally:
-        con.execute("RESET disabled_optimizers")
 
 
 def test_recall_at_10_on_10k_x_384_clustered_through_sql(connect):

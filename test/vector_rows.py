@@ -28,3 +28,12 @@ def index_and_exact(con, sql, ef=10_000):
     exact = con.execute(sql).fetchall()
     con.execute("PRAGMA enable_optimizer")
     return got, exact
+
+
+def exact_plan(con, sql, params=None):
+    """The rows of `sql` through DuckDB's own plan, with the extension's optimizer rules off."""
+    con.execute("SET disabled_optimizers = 'extension'")
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.execute("RESET disabled_optimizers")

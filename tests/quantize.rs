@@ -162,6 +162,20 @@ fn rerank_recall(
     found.into_iter().map(|n| n as f64 / total).collect()
 }
 
+/// The codes of every row of `data`, `width` bytes each, end to end.
+fn encode_all(
+    data: &[f32],
+    dim: usize,
+    width: usize,
+    encode: impl Fn(&[f32], &mut [u8]),
+) -> Vec<u8> {
+    let mut codes = vec![0u8; data.len() / dim * width];
+    for (row, code) in data.chunks_exact(dim).zip(codes.chunks_exact_mut(width)) {
+        encode(row, code);
+    }
+    codes
+}
+
 /// Stored-form rows (cosine normalized) and queries near rows but not on them.
 fn data_and_queries(
     metric: MetricKind,
@@ -201,24 +215,12 @@ fn both_codes_find_the_exact_top_10_after_reranking_a_shortlist() {
             let (data, queries) = data_and_queries(metric, rows, dim, spread, 21);
             let sample = &data[..2_000 * dim];
             let int8 = ScalarQuantizer::train(sample, dim).unwrap();
-            let int8_codes: Vec<u8> = data
-                .chunks_exact(dim)
-                .flat_map(|row| {
-                    let mut c = vec![0u8; dim];
-                    int8.encode(row, &mut c);
-                    c
-                })
-                .collect();
+            let int8_codes = encode_all(&data, dim, dim, |row, c| {
+                int8.encode(row, c);
+            });
             let bit = BinaryQuantizer::train(metric, sample, dim, CENTRES, 5).unwrap();
             let width = bit.code_bytes();
-            let bit_codes: Vec<u8> = data
-                .chunks_exact(dim)
-                .flat_map(|row| {
-                    let mut c = vec![0u8; width];
-                    bit.encode(row, &mut c);
-                    c
-                })
-                .collect();
+            let bit_codes = encode_all(&data, dim, width, |row, c| bit.encode(row, c));
             let int8_estimate = |q: &[f32]| {
                 let p = int8.prepare(metric, q);
                 int8_codes

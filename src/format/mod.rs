@@ -70,7 +70,9 @@ fn fill_slot(
         }
         crate::distance::check_finite(vector)
             .map_err(|e| Error::Corrupt(format!("slot {id}: {e}")))?;
-        index.allocate(slot.label, slot.level, &f32_bytes(vector))?
+        let mut stored = Vec::new();
+        index.encode_into(vector, &mut stored);
+        index.allocate(slot.label, slot.level, &stored)?
     } else {
         // Every byte value is a valid code.
         index.allocate(slot.label, slot.level, slot.vector)?
@@ -178,9 +180,4 @@ fn install_copies(index: &Hnsw, copies: &[u32]) -> Result<()> {
         index.add_copy(owner, copy);
     }
     Ok(())
-}
-
-/// The stored bytes of a float32 vector.
-fn f32_bytes(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|x| x.to_le_bytes()).collect()
 }

@@ -128,7 +128,8 @@ impl Hnsw {
                         .fetch_add(clamped as u64, std::sync::atomic::Ordering::Relaxed);
                 }
             }
-            _ => out.extend(floats.iter().flat_map(|x| x.to_le_bytes())),
+            // Native byte order: `NodeStore::vector` reads them back as floats in place.
+            _ => out.extend(floats.iter().flat_map(|x| x.to_ne_bytes())),
         }
     }
 

@@ -96,11 +96,6 @@ void IndexMemory::Release() {
 	in_flight = 0;
 }
 
-idx_t IndexMemory::Reserved() const {
-	lock_guard<mutex> guard(lock);
-	return reserved;
-}
-
 ReleasedMemory::ReleasedMemory(IndexMemory &memory_p, idx_t needed, std::function<idx_t()> graph_bytes_p)
     : memory(memory_p), graph_bytes(std::move(graph_bytes_p)) {
 	bool room;

@@ -27,8 +27,6 @@ public:
 	void Settle(idx_t operation_bytes, idx_t graph_bytes);
 	//! Returns the whole reservation to DuckDB (DROP INDEX; a checkpoint's own buffers).
 	void Release();
-	//! Bytes counted in DuckDB's buffer pool now.
-	idx_t Reserved() const;
 	//! True if DuckDB can make room for `bytes` more now (evicting other buffers); reserves nothing.
 	bool HasRoom(idx_t bytes);
 	//! Throws OutOfMemoryException (as Reserve does) unless DuckDB could make room for `bytes`
@@ -42,7 +40,7 @@ private:
 	void Count(int64_t delta);
 
 	BufferManager &buffers;
-	mutable mutex lock;
+	mutex lock;
 	idx_t reserved = 0;
 	idx_t in_flight = 0;
 };
