@@ -44,7 +44,7 @@ DEFAULT_EXT := build/release/hnsw.duckdb_extension
 DEV_EXT := build/dev/hnsw.duckdb_extension
 REPOSITORY ?= build/repository
 
-.PHONY: all release dev duckdb-static venv header test test-core test-versions repository bench-core bench-quality bench-sql bench-filtered bench-batch bench bench-persistence reliability demo demo-embeddings fmt lint clean
+.PHONY: all release dev duckdb-static venv header test test-core test-versions repository bench-core bench-quality bench-sql bench-filtered bench-batch bench bench-quantized bench-persistence reliability demo demo-embeddings fmt lint clean
 
 all: release
 ifeq ($(DUCKDB_VERSION),$(DEFAULT_DUCKDB))
@@ -161,6 +161,11 @@ bench-batch: release venv $(VSS_VENV)/.ready
 bench: release venv $(VSS_VENV)/.ready
 	$(MAKE) DUCKDB_VERSION=1.5.5 release
 	$(VPY) -m scripts.bench.compare
+	$(VPY) -m scripts.bench.quantized
+
+# Quantized indexes (int8) against float32: memory, file bytes, build time, latency at recall 0.95.
+bench-quantized: release venv
+	$(VPY) -m scripts.bench.quantized
 
 bench-persistence: release venv $(VSS_VENV)/.ready
 	$(VPY) -m scripts.bench.persistence

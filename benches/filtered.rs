@@ -55,6 +55,7 @@ fn main() {
     let exact = FilterSettings {
         exact_max_matches: usize::MAX,
         post_filter_min_selectivity: 1.0,
+        ..FilterSettings::default()
     };
     let strategies = [
         ("exact", exact),
@@ -63,6 +64,7 @@ fn main() {
             FilterSettings {
                 exact_max_matches: 0,
                 post_filter_min_selectivity: 2.0,
+                ..FilterSettings::default()
             },
         ),
         (
@@ -70,6 +72,7 @@ fn main() {
             FilterSettings {
                 exact_max_matches: 0,
                 post_filter_min_selectivity: 0.0,
+                ..FilterSettings::default()
             },
         ),
         ("default", FilterSettings::default()),

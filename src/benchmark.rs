@@ -5,6 +5,8 @@
 use crate::error::{Error, Result};
 use crate::graph::Hnsw;
 use crate::parallel::for_each_block;
+use crate::quantize::Quantization;
+use crate::rerank::TableVectors;
 use crate::search::{Neighbor, SearchScratch};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -56,12 +58,15 @@ impl Hnsw {
     }
 
     /// Runs every query once at `ef` (after one untimed warm-up pass) and compares with `truth`.
+    /// With the table's vectors, a quantized index's candidates are re-ranked with them inside
+    /// the timed search, as a database reader does (see [`Hnsw::search_reranked`]).
     pub fn measure(
         &self,
         queries: &[f32],
         truth: &[Vec<u64>],
         k: usize,
         ef: usize,
+        table: Option<&TableVectors>,
     ) -> Result<BenchPoint> {
         let count = self.query_count(queries)?;
         if truth.len() != count {
@@ -72,16 +77,24 @@ impl Hnsw {
         }
         let mut scratch = SearchScratch::new();
         let mut out: Vec<Neighbor> = Vec::with_capacity(k);
+        let table = table.filter(|_| self.params().quantization != Quantization::F32);
+        let search = |scratch: &mut SearchScratch, q: &[f32], out: &mut Vec<Neighbor>| match table {
+            Some(table) => {
+                *out = self.search_reranked(table, q, k, ef)?;
+                Ok(())
+            }
+            None => self.search_with(scratch, q, k, ef, out),
+        };
         for q in queries.chunks_exact(self.dim()) {
-            self.search_with(&mut scratch, q, k, ef, &mut out)?;
+            search(&mut scratch, q, &mut out)?;
         }
-        let before = scratch.distance_count();
+        let before = scratch.distance_count() + crate::search::thread_distance_count();
         let mut latencies = Vec::with_capacity(count);
         let mut hits = 0.0;
         let started = Instant::now();
         for (q, want) in queries.chunks_exact(self.dim()).zip(truth) {
             let t = Instant::now();
-            self.search_with(&mut scratch, q, k, ef, &mut out)?;
+            search(&mut scratch, q, &mut out)?;
             latencies.push(t.elapsed().as_secs_f64() * 1e3);
             if !want.is_empty() {
                 let found = out.iter().filter(|n| want.contains(&n.label)).count();
@@ -94,7 +107,9 @@ impl Hnsw {
         Ok(BenchPoint {
             ef,
             recall: hits / count as f64,
-            distances_per_query: (scratch.distance_count() - before) as f64 / count as f64,
+            distances_per_query: (scratch.distance_count() + crate::search::thread_distance_count()
+                - before) as f64
+                / count as f64,
             p50_ms: at(0.5),
             p99_ms: at(0.99),
             qps: count as f64 / total.max(1e-9),
@@ -149,18 +164,22 @@ impl Hnsw {
         k: usize,
         target: f64,
         threads: usize,
+        table: Option<&TableVectors>,
     ) -> Result<(Option<usize>, Vec<BenchPoint>)> {
         if !(0.0..=1.0).contains(&target) {
             return Err(Error::ParameterConflict(format!(
                 "target_recall must be between 0 and 1, not {target}"
             )));
         }
-        let truth = self.exact_top_k(queries, k, threads)?;
+        let truth = match table {
+            Some(table) => self.exact_top_k_of(table, queries, k, threads)?,
+            None => self.exact_top_k(queries, k, threads)?,
+        };
         let mut points = Vec::new();
         // A search returns k rows whatever its ef, so no ef below k is tried.
         let (mut low, mut ef) = (k.saturating_sub(1), k.max(1));
         let high = loop {
-            let point = self.measure(queries, &truth, k, ef)?;
+            let point = self.measure(queries, &truth, k, ef, table)?;
             let reached = point.recall >= target;
             points.push(point);
             if reached {
@@ -177,7 +196,7 @@ impl Hnsw {
         };
         while high - low > (high / 16).max(1) {
             let mid = (low + high) / 2;
-            let point = self.measure(queries, &truth, k, mid)?;
+            let point = self.measure(queries, &truth, k, mid, table)?;
             if point.recall >= target {
                 high = mid;
             } else {

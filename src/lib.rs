@@ -2,7 +2,7 @@
 //!
 //! Plain library code with no DuckDB types, by concern: distances (`distance`), the graph's
 //! storage and handle (`graph`), building it (`build`), searching it (`search`, and among the rows a predicate matched: `filter`), keeping it
-//! healthy as rows change (`maintenance`), the storage format (`format`), compact codes for stored vectors (`quantize`), reading embedding files (`vector_file`), measuring and tuning (`benchmark`), and the C ABI the
+//! healthy as rows change (`maintenance`), the storage format (`format`), compact codes for stored vectors (`quantize`) and exact re-ranking with the table's vectors (`rerank`), reading embedding files (`vector_file`), measuring and tuning (`benchmark`), and the C ABI the
 //! C++ bridge calls (`ffi`). `parallel` is the one parallel-for they share.
 
 pub mod benchmark;
@@ -18,6 +18,7 @@ pub mod maintenance;
 pub mod parallel;
 pub mod params;
 pub mod quantize;
+pub mod rerank;
 pub mod search;
 pub mod vector_file;
 
@@ -28,5 +29,6 @@ pub use filter::{FilterReport, FilterSettings, FilterStrategy, LabelFilter};
 pub use graph::{Hnsw, NodeId};
 pub use maintenance::{CompactStats, Health, LayerHealth, RetirementLog};
 pub use params::{Params, ParamsBuilder};
+pub use rerank::TableVectors;
 pub use search::{Neighbor, SearchScratch};
 pub use vector_file::{VectorFile, VectorFileKind};

@@ -102,6 +102,13 @@ impl Params {
         )?;
         check("ef_search", self.ef_search, EF_SEARCH_MIN, EF_SEARCH_MAX)?;
         check("overfetch", self.overfetch, 1, OVERFETCH_MAX)?;
+        if self.quantization == Quantization::F32 && self.overfetch != 1 {
+            return Err(Error::ParameterConflict(format!(
+                "overfetch applies to quantized indexes ('int8', 'bit'): float32 distances are \
+                 exact, so it must be 1 with quantization 'f32', not {}",
+                self.overfetch
+            )));
+        }
         Ok(())
     }
 

@@ -130,6 +130,11 @@ pub(crate) fn with_thread_scratch<R>(f: impl FnOnce(&mut SearchScratch) -> R) ->
     })
 }
 
+/// Distances counted so far by this thread's shared scratch (searches that take no scratch).
+pub(crate) fn thread_distance_count() -> u64 {
+    with_thread_scratch(|s| s.distance_count())
+}
+
 impl Hnsw {
     /// The `k` nearest searchable labels to `query`, closest first, exploring `ef` candidates
     /// (raised to `k` when smaller).
@@ -164,8 +169,29 @@ impl Hnsw {
     /// fetches and re-ranks only the front of the list, where its exact top k lies. A coded
     /// index answers for k × `Params::overfetch` (its codes rank only approximately).
     pub fn candidates(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
+        self.candidates_overfetched(query, k, ef, 0)
+    }
+
+    /// The over-fetch factor a search uses when its caller asks for `requested` (0: the index's
+    /// option): always 1 for float32, whose distances are exact.
+    pub fn overfetch_for(&self, requested: usize) -> usize {
+        match self.params.quantization {
+            crate::quantize::Quantization::F32 => 1,
+            _ if requested == 0 => self.params.overfetch,
+            _ => requested.min(crate::params::OVERFETCH_MAX),
+        }
+    }
+
+    /// [`Hnsw::candidates`] with the over-fetch factor a session chose (0: the index's).
+    pub fn candidates_overfetched(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        overfetch: usize,
+    ) -> Result<Vec<Neighbor>> {
         // A coded index ranks by estimates: the reader re-ranks `overfetch` times as many.
-        let k = k.saturating_mul(self.params.overfetch);
+        let k = k.saturating_mul(self.overfetch_for(overfetch));
         let ef = ef.max(k);
         let retired = self.retired_count().min(ef);
         let mut hits = self.search_candidates(query, k, ef + retired)?;
@@ -176,14 +202,15 @@ impl Hnsw {
         Ok(hits)
     }
 
-    /// [`Hnsw::candidates`] for many queries (row-major, `dim` floats each) on up to `threads`
-    /// threads: one answer per query, `None` for a query the index cannot search (wrong length,
-    /// NaN, or zero under cosine) so the caller can answer it another way.
+    /// [`Hnsw::candidates_overfetched`] for many queries (row-major, `dim` floats each) on up to
+    /// `threads` threads: one answer per query, `None` for a query the index cannot search (wrong
+    /// length, NaN, or zero under cosine) so the caller can answer it another way.
     pub fn candidates_batch(
         &self,
         queries: &[f32],
         k: usize,
         ef: usize,
+        overfetch: usize,
         threads: usize,
     ) -> Vec<Option<Vec<Neighbor>>> {
         let dim = self.dim();
@@ -200,7 +227,7 @@ impl Hnsw {
             |_, range| -> std::result::Result<(), ()> {
                 for i in range {
                     let hits = self
-                        .candidates(&queries[i * dim..(i + 1) * dim], k, ef)
+                        .candidates_overfetched(&queries[i * dim..(i + 1) * dim], k, ef, overfetch)
                         .ok();
                     *answers[i].lock().unwrap_or_else(|e| e.into_inner()) = hits;
                 }

@@ -49,8 +49,8 @@ fn recall_and_work_grow_with_ef() {
         assert!(data.chunks_exact(DIM).all(|row| row != q));
     }
     let truth = index.exact_top_k(&queries, 10, 2).unwrap();
-    let low = index.measure(&queries, &truth, 10, 10).unwrap();
-    let high = index.measure(&queries, &truth, 10, 400).unwrap();
+    let low = index.measure(&queries, &truth, 10, 10, None).unwrap();
+    let high = index.measure(&queries, &truth, 10, 400, None).unwrap();
     assert!(
         low.recall <= high.recall && high.recall > 0.99,
         "{low:?} {high:?}"
@@ -73,7 +73,7 @@ fn tuning_finds_the_smallest_ef_it_measured_reaching_the_target() {
     let data = clustered(5_000, DIM, 200, 9);
     let index = build(&data);
     let queries = index.sample_queries(200, 4).unwrap();
-    let (ef, points) = index.tune_ef(&queries, 10, 0.97, 2).unwrap();
+    let (ef, points) = index.tune_ef(&queries, 10, 0.97, 2, None).unwrap();
     let ef = ef.expect("0.97 is reachable");
     let chosen = points.iter().find(|p| p.ef == ef).unwrap();
     assert!(chosen.recall >= 0.97);
@@ -84,9 +84,11 @@ fn tuning_finds_the_smallest_ef_it_measured_reaching_the_target() {
     }
     assert!(points.windows(2).all(|w| w[0].ef < w[1].ef));
     // A target reached at ef = k stops there: a search returns k rows whatever its ef.
-    let (easy, points) = index.tune_ef(&queries, 10, 0.05, 2).unwrap();
+    let (easy, points) = index.tune_ef(&queries, 10, 0.05, 2, None).unwrap();
     assert_eq!(easy, Some(10));
     assert!(points.iter().all(|p| p.ef >= 10), "{points:?}");
-    assert!(index.tune_ef(&queries, 10, 1.5, 2).is_err());
-    assert!(index.measure(&queries[..DIM - 1], &[], 10, 10).is_err());
+    assert!(index.tune_ef(&queries, 10, 1.5, 2, None).is_err());
+    assert!(index
+        .measure(&queries[..DIM - 1], &[], 10, 10, None)
+        .is_err());
 }

@@ -467,7 +467,7 @@ fn batch_candidates_equal_one_by_one_and_skip_unsearchable_queries() {
     nan[3] = f32::NAN;
     queries.extend(nan);
     for threads in [1, 2] {
-        let answers = index.candidates_batch(&queries, 10, 48, threads);
+        let answers = index.candidates_batch(&queries, 10, 48, 0, threads);
         assert_eq!(answers.len(), 42);
         for (i, answer) in answers.iter().take(40).enumerate() {
             let one = index

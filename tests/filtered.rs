@@ -93,14 +93,17 @@ fn forced(strategy: FilterStrategy) -> FilterSettings {
         FilterStrategy::Exact => FilterSettings {
             exact_max_matches: usize::MAX,
             post_filter_min_selectivity: 1.0,
+            ..FilterSettings::default()
         },
         FilterStrategy::TwoHop => FilterSettings {
             exact_max_matches: 0,
             post_filter_min_selectivity: 2.0,
+            ..FilterSettings::default()
         },
         FilterStrategy::PostFilter => FilterSettings {
             exact_max_matches: 0,
             post_filter_min_selectivity: 0.0,
+            ..FilterSettings::default()
         },
     }
 }

@@ -515,3 +515,127 @@ fn every_damaged_byte_of_a_small_int8_image_is_rejected() {
         }
     }
 }
+
+#[test]
+fn reranking_with_the_table_vectors_gives_exact_distances_and_truth() {
+    // What hnsw_search and hnsw_benchmark do for a quantized index: candidates re-ranked with the
+    // table's floats, and exact answers over the table rather than over the decoded codes.
+    use hnsw::TableVectors;
+    let (rows, dim) = (3_000, 64);
+    for metric in METRICS {
+        let (data, queries) = data_and_queries(metric, rows, dim, 1.0, 61);
+        let params = hnsw::Params::builder(metric, dim)
+            .quantization(Quantization::Int8)
+            .build()
+            .unwrap();
+        let index = hnsw::Hnsw::new(params).unwrap();
+        index.insert_numbered(&data, 0, 2).unwrap();
+        // Labels out of order, as a table scan may give them.
+        let order: Vec<usize> = (0..rows).rev().collect();
+        let labels: Vec<u64> = order.iter().map(|&i| i as u64).collect();
+        let floats: Vec<f32> = order
+            .iter()
+            .flat_map(|&i| data[i * dim..(i + 1) * dim].iter().copied())
+            .collect();
+        let table = TableVectors::new(dim, labels, floats).unwrap();
+        let truth = index.exact_top_k_of(&table, &queries, 10, 2).unwrap();
+        let m: &dyn Metric = metric.metric();
+        let mut hits = 0;
+        for (query, want) in queries.chunks_exact(dim).zip(&truth) {
+            let exact = common::exact_knn(metric, &data, dim, query, 10, &|_| false);
+            assert_eq!(want.len(), 10);
+            assert_eq!(
+                want.iter().collect::<std::collections::HashSet<_>>(),
+                exact.iter().collect(),
+                "{metric:?}"
+            );
+            let found = index.search_reranked(&table, query, 10, 64).unwrap();
+            let mut q = query.to_vec();
+            m.prepare(&mut q).unwrap();
+            for n in &found {
+                let mut row = data[n.label as usize * dim..(n.label as usize + 1) * dim].to_vec();
+                m.prepare(&mut row).unwrap();
+                let d = m.distance(kernels(), &q, &row);
+                assert!(
+                    (n.distance - d).abs() <= 1e-5 * d.abs().max(1.0),
+                    "{metric:?}"
+                );
+            }
+            assert!(found.windows(2).all(|w| w[0].distance <= w[1].distance));
+            hits += found.iter().filter(|n| want.contains(&n.label)).count();
+        }
+        let recall = hits as f64 / (truth.len() * 10) as f64;
+        let point = index
+            .measure(&queries, &truth, 10, 64, Some(&table))
+            .unwrap();
+        assert!(
+            (point.recall - recall).abs() < 1e-9,
+            "{metric:?}: {point:?} vs {recall}"
+        );
+        assert!(recall >= 0.95, "{metric:?}: {recall}");
+    }
+    // A label twice, or rows of the wrong length, are refused.
+    assert!(TableVectors::new(2, vec![1, 1], vec![0.0; 4]).is_err());
+    assert!(TableVectors::new(2, vec![1, 2], vec![0.0; 3]).is_err());
+}
+
+#[test]
+fn the_overfetch_factor_is_stored_and_a_session_may_override_it() {
+    use hnsw::format::{read_image, write_image};
+    let (rows, dim) = (2_000, 32);
+    let data = clustered(rows, dim, 8, 71);
+    let params = hnsw::Params::builder(MetricKind::L2sq, dim)
+        .quantization(Quantization::Int8)
+        .overfetch(5)
+        .build()
+        .unwrap();
+    let index = hnsw::Hnsw::new(params).unwrap();
+    index.insert_numbered(&data, 0, 2).unwrap();
+    let loaded = read_image(&write_image(&index, 65_536).unwrap()).unwrap();
+    assert_eq!(loaded.params().overfetch, 5);
+    let query = &data[..dim];
+    // k x 5 by default; k x 1 or k x 12 when a session asks.
+    assert!(index.candidates(query, 10, 16).unwrap().len() >= 50);
+    assert!(
+        index
+            .candidates_overfetched(query, 10, 16, 1)
+            .unwrap()
+            .len()
+            < 50
+    );
+    assert!(
+        index
+            .candidates_overfetched(query, 10, 16, 12)
+            .unwrap()
+            .len()
+            >= 120
+    );
+    // Float32 distances are exact: no over-fetch, whatever a session asks.
+    let f32_index = hnsw::Hnsw::new(
+        hnsw::Params::builder(MetricKind::L2sq, dim)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    f32_index.insert_numbered(&data, 0, 2).unwrap();
+    assert_eq!(
+        f32_index.candidates_overfetched(query, 10, 16, 12).unwrap(),
+        f32_index.candidates(query, 10, 16).unwrap()
+    );
+    let err = hnsw::Params::builder(MetricKind::L2sq, dim)
+        .overfetch(2)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("must be 1 with quantization 'f32', not 2"),
+        "{err}"
+    );
+    let err = hnsw::Params::builder(MetricKind::L2sq, dim)
+        .quantization(Quantization::Int8)
+        .overfetch(65)
+        .build()
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "overfetch must be between 1 and 64, not 65");
+}

@@ -25,6 +25,8 @@ pub struct HnswFilterSettings {
     /// Shares of matching rows from which the plain search keeps only matching results; below
     /// it, the two-hop search.
     pub post_filter_min_selectivity: f64,
+    /// Candidates per wanted result for a quantized index (0: the index's option).
+    pub overfetch: u64,
 }
 
 /// What a filtered search did.
@@ -80,6 +82,7 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates_filtered(
         let settings = FilterSettings {
             exact_max_matches: usize::try_from(s.exact_max_matches).unwrap_or(usize::MAX),
             post_filter_min_selectivity: s.post_filter_min_selectivity,
+            overfetch: usize::try_from(s.overfetch).unwrap_or(usize::MAX),
         };
         let (hits, done) = (*index).0.candidates_filtered(
             slice(q, dim),

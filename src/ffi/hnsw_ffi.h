@@ -30,6 +30,9 @@
 /// Default of [`HnswFilterSettings::post_filter_min_selectivity`].
 #define HNSW_FILTER_POST_FILTER_MIN_SELECTIVITY_DEFAULT 0.5
 
+/// Largest accepted over-fetch factor (see `Params::overfetch`).
+#define HNSW_OVERFETCH_MAX 64
+
 /// Most layers a health report carries (the core's levels are 0..=15).
 #define HNSW_HEALTH_LAYERS 16
 
@@ -50,6 +53,10 @@ typedef struct HnswRsIndex HnswRsIndex;
 
 /// An image being read page by page.
 typedef struct HnswRsReader HnswRsReader;
+
+/// The table's own vectors by row id, for exact answers over a quantized index (see
+/// `TableVectors`).
+typedef struct HnswRsTableVectors HnswRsTableVectors;
 
 /// An open vector file; reads take `&self`, so threads share one handle.
 typedef struct HnswRsVectorFile HnswRsVectorFile;
@@ -77,6 +84,8 @@ typedef struct HnswFilterSettings {
   /// Shares of matching rows from which the plain search keeps only matching results; below
   /// it, the two-hop search.
   double post_filter_min_selectivity;
+  /// Candidates per wanted result for a quantized index (0: the index's option).
+  uint64_t overfetch;
 } HnswFilterSettings;
 
 /// What a filtered search did.
@@ -101,6 +110,10 @@ typedef struct HnswParams {
   int64_t m0;
   int64_t ef_construction;
   int64_t ef_search;
+  /// 0 f32, 1 int8, 2 bit (see `hnsw_rs_quantization_code`).
+  uint8_t quantization;
+  /// Candidates per wanted result a quantized index answers with; 0 means its default.
+  int64_t overfetch;
 } HnswParams;
 
 /// What an index reports about itself.
@@ -114,6 +127,10 @@ typedef struct HnswStats {
   size_t slots;
   size_t layers;
   size_t memory_bytes;
+  /// Bytes one stored vector takes (its floats or its code).
+  size_t code_bytes;
+  /// Vector components clamped to learned int8 ranges since the index was built or loaded.
+  uint64_t clamped;
 } HnswStats;
 
 /// True while an active snapshot started before commit `commit` (it may still see rows that
@@ -145,12 +162,32 @@ typedef struct HnswHealth {
 extern "C" {
 #endif // __cplusplus
 
-/// Writes the exact top `k` labels of each of `count` queries (`count * dim` floats) into `out`
-/// (`count * k`, padded with `HNSW_NO_LABEL`), on `threads` threads.
+/// Copies `n` rows (`labels`, and `n * dim` floats row-major) into a new handle, or null with
+/// `status` set (a label twice, say).
 ///
 /// # Safety
-/// `index` live; `queries` readable for `count * dim` floats; `out` writable for `count * k`.
+/// `labels` readable for `n`; `vectors` for `n * dim`; `status` valid or null.
+struct HnswRsTableVectors *hnsw_rs_table_vectors_new(size_t dim,
+                                                     const uint64_t *labels,
+                                                     const float *vectors,
+                                                     size_t n,
+                                                     struct HnswStatus *status);
+
+/// Frees a handle from `hnsw_rs_table_vectors_new` (null is ignored).
+///
+/// # Safety
+/// `table` from this library and not used afterwards.
+void hnsw_rs_table_vectors_free(struct HnswRsTableVectors *table);
+
+/// Writes the exact top `k` labels of each of `count` queries (`count * dim` floats) into `out`
+/// (`count * k`, padded with `HNSW_NO_LABEL`), on `threads` threads: over `table`'s vectors, or
+/// the index's own when `table` is null.
+///
+/// # Safety
+/// `index` live; `table` live or null; `queries` readable for `count * dim` floats; `out`
+/// writable for `count * k`.
 void hnsw_rs_index_exact_top_k(const struct HnswRsIndex *index,
+                               const struct HnswRsTableVectors *table,
                                const float *queries,
                                size_t count,
                                size_t k,
@@ -159,11 +196,13 @@ void hnsw_rs_index_exact_top_k(const struct HnswRsIndex *index,
                                struct HnswStatus *status);
 
 /// Measures `count` queries at `ef` against exact answers `truth` (`count * k` labels from
-/// `hnsw_rs_index_exact_top_k`) into `*out`.
+/// `hnsw_rs_index_exact_top_k`) into `*out`; a quantized index's answers are re-ranked with
+/// `table`'s vectors when it is not null.
 ///
 /// # Safety
 /// As `hnsw_rs_index_exact_top_k`, with `truth` readable for `count * k` labels and `out` writable.
 void hnsw_rs_index_measure(const struct HnswRsIndex *index,
+                           const struct HnswRsTableVectors *table,
                            const float *queries,
                            size_t count,
                            const uint64_t *truth,
@@ -185,11 +224,14 @@ size_t hnsw_rs_index_sample_queries(const struct HnswRsIndex *index,
 
 /// Finds the smallest ef reaching `target` recall@k on the queries; writes the measured points
 /// (at most `capacity`, ef ascending) to `points` and their number to `*point_count`; returns the
-/// ef, or 0 when no ef up to the tuning maximum reaches the target.
+/// ef, or 0 when no ef up to the tuning maximum reaches the target. With `table` (not null), the
+/// answers and a quantized index's re-ranking use its vectors.
 ///
 /// # Safety
-/// `index` live; `queries` readable for `count * dim`; `points` writable for `capacity`.
+/// `index` live; `table` live or null; `queries` readable for `count * dim`; `points` writable
+/// for `capacity`.
 size_t hnsw_rs_index_tune_ef(const struct HnswRsIndex *index,
+                             const struct HnswRsTableVectors *table,
                              const float *queries,
                              size_t count,
                              size_t k,
@@ -199,6 +241,24 @@ size_t hnsw_rs_index_tune_ef(const struct HnswRsIndex *index,
                              size_t capacity,
                              size_t *point_count,
                              struct HnswStatus *status);
+
+/// Writes the `k` of `n` rows (`labels`, and `n * dim` floats row-major) closest to `q` by exact
+/// distance in the index's units into `out_labels` / `out_distances`, closest first, ties by
+/// label; returns how many (at most `k`).
+///
+/// # Safety
+/// `index` live; `q` readable for `dim`; `labels` for `n`; `vectors` for `n * dim`; the outputs
+/// writable for `k`; `status` valid or null.
+size_t hnsw_rs_index_rerank(const struct HnswRsIndex *index,
+                            const float *q,
+                            size_t dim,
+                            const uint64_t *labels,
+                            const float *vectors,
+                            size_t n,
+                            size_t k,
+                            uint64_t *out_labels,
+                            float *out_distances,
+                            struct HnswStatus *status);
 
 /// NUL-terminated extension version.
 const char *hnsw_rs_version(void);
@@ -342,10 +402,20 @@ void hnsw_rs_reader_free(struct HnswRsReader *reader, struct HnswStatus *status)
 /// `name` must be a NUL-terminated string; `status` valid or null.
 uint8_t hnsw_rs_metric_code(const char *name, struct HnswStatus *status);
 
+/// Quantization code for an option value (`f32`, `int8`, `bit`; case-insensitive); an error
+/// listing the accepted values otherwise.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string; `status` valid or null.
+uint8_t hnsw_rs_quantization_code(const char *name, struct HnswStatus *status);
+
+/// The option value of a quantization code (`"f32"`, `"int8"`, `"bit"`), or `"unknown"`.
+const char *hnsw_rs_quantization_name(uint8_t code);
+
 /// Default parameters (as `vss`): M=16, M0=2M, ef_construction=128, ef_search=64.
 struct HnswParams hnsw_rs_default_params(void);
 
-/// Checks parameters; on success fills in derived defaults (M0) and returns true.
+/// Checks parameters; on success fills in derived defaults (M0, overfetch) and returns true.
 ///
 /// # Safety
 /// `params` must be valid for reads and writes; `status` valid or null.
@@ -475,9 +545,10 @@ size_t hnsw_rs_index_search(const struct HnswRsIndex *index,
                             struct HnswStatus *status);
 
 /// Candidates for exact re-ranking by a reader that checks visibility itself (see
-/// `Hnsw::candidates`): at most `2 * max(k, ef)` (in practice `candidates_kept(k, retired)`)
-/// labels and distances, closest first, retired
-/// labels included; returns how many were written (at most `cap`).
+/// `Hnsw::candidates_overfetched`; `overfetch` 0 means the index's): with K = k × the over-fetch
+/// factor, at most `3 * max(K, ef)` (in practice `candidates_kept(K, retired)`) labels and
+/// distances, closest first, retired labels included; returns how many were written (at most
+/// `cap`).
 ///
 /// # Safety
 /// `index` valid; `q` valid for `dim` reads; `labels`/`distances` valid for `cap` writes;
@@ -487,6 +558,7 @@ size_t hnsw_rs_index_candidates(const struct HnswRsIndex *index,
                                 size_t dim,
                                 size_t k,
                                 size_t ef,
+                                size_t overfetch,
                                 size_t cap,
                                 uint64_t *labels,
                                 float *distances,
@@ -506,6 +578,7 @@ bool hnsw_rs_index_candidates_batch(const struct HnswRsIndex *index,
                                     size_t dim,
                                     size_t k,
                                     size_t ef,
+                                    size_t overfetch,
                                     size_t threads,
                                     size_t cap,
                                     uint64_t *labels,

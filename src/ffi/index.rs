@@ -4,8 +4,9 @@
 use super::{slice, with_status, HnswStatus};
 use crate::params::{
     DIM_MAX, EF_CONSTRUCTION_DEFAULT, EF_CONSTRUCTION_MAX, EF_CONSTRUCTION_MIN, EF_SEARCH_DEFAULT,
-    EF_SEARCH_MAX, EF_SEARCH_MIN, M0_MAX, M_DEFAULT, M_MAX, M_MIN,
+    EF_SEARCH_MAX, EF_SEARCH_MIN, M0_MAX, M_DEFAULT, M_MAX, M_MIN, OVERFETCH_MAX,
 };
+use crate::quantize::Quantization;
 use crate::{Error, Hnsw, MetricKind, Neighbor, Params};
 use std::ffi::{c_char, c_void, CStr};
 
@@ -24,6 +25,10 @@ pub struct HnswParams {
     pub m0: i64,
     pub ef_construction: i64,
     pub ef_search: i64,
+    /// 0 f32, 1 int8, 2 bit (see `hnsw_rs_quantization_code`).
+    pub quantization: u8,
+    /// Candidates per wanted result a quantized index answers with; 0 means its default.
+    pub overfetch: i64,
 }
 
 /// What an index reports about itself.
@@ -39,6 +44,10 @@ pub struct HnswStats {
     pub slots: usize,
     pub layers: usize,
     pub memory_bytes: usize,
+    /// Bytes one stored vector takes (its floats or its code).
+    pub code_bytes: usize,
+    /// Vector components clamped to learned int8 ranges since the index was built or loaded.
+    pub clamped: u64,
 }
 
 /// True while an active snapshot started before commit `commit` (it may still see rows that
@@ -74,6 +83,21 @@ fn to_params(p: &HnswParams) -> crate::Result<Params> {
     if p.m0 != 0 {
         b = b.m0(unsigned("M0", p.m0, M_MIN, M0_MAX)?);
     }
+    let quantization = Quantization::from_code(p.quantization).ok_or_else(|| {
+        Error::ParameterConflict(format!("unknown quantization code {}", p.quantization))
+    })?;
+    if quantization == Quantization::Bit {
+        // The core's 1-bit codes cannot yet choose neighbours among themselves (see `train`).
+        return Err(Error::Choice {
+            name: "quantization",
+            value: "bit".into(),
+            choices: "'f32' or 'int8' in this build ('bit' is not available yet)",
+        });
+    }
+    b = b.quantization(quantization);
+    if p.overfetch != 0 {
+        b = b.overfetch(unsigned("overfetch", p.overfetch, 1, OVERFETCH_MAX)?);
+    }
     b.build()
 }
 
@@ -106,6 +130,36 @@ pub unsafe extern "C" fn hnsw_rs_metric_code(name: *const c_char, status: *mut H
     })
 }
 
+/// Largest accepted over-fetch factor (see `Params::overfetch`).
+pub const HNSW_OVERFETCH_MAX: usize = 64;
+const _: () = assert!(HNSW_OVERFETCH_MAX == OVERFETCH_MAX);
+
+/// Quantization code for an option value (`f32`, `int8`, `bit`; case-insensitive); an error
+/// listing the accepted values otherwise.
+///
+/// # Safety
+/// `name` must be a NUL-terminated string; `status` valid or null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_quantization_code(
+    name: *const c_char,
+    status: *mut HnswStatus,
+) -> u8 {
+    with_status(status, 0, || {
+        Ok(Quantization::parse(&CStr::from_ptr(name).to_string_lossy())?.code())
+    })
+}
+
+/// The option value of a quantization code (`"f32"`, `"int8"`, `"bit"`), or `"unknown"`.
+#[no_mangle]
+pub extern "C" fn hnsw_rs_quantization_name(code: u8) -> *const c_char {
+    match Quantization::from_code(code) {
+        Some(Quantization::F32) => c"f32".as_ptr(),
+        Some(Quantization::Int8) => c"int8".as_ptr(),
+        Some(Quantization::Bit) => c"bit".as_ptr(),
+        None => c"unknown".as_ptr(),
+    }
+}
+
 /// Default parameters (as `vss`): M=16, M0=2M, ef_construction=128, ef_search=64.
 #[no_mangle]
 pub extern "C" fn hnsw_rs_default_params() -> HnswParams {
@@ -116,10 +170,12 @@ pub extern "C" fn hnsw_rs_default_params() -> HnswParams {
         m0: 0,
         ef_construction: EF_CONSTRUCTION_DEFAULT as i64,
         ef_search: EF_SEARCH_DEFAULT as i64,
+        quantization: Quantization::F32.code(),
+        overfetch: 0,
     }
 }
 
-/// Checks parameters; on success fills in derived defaults (M0) and returns true.
+/// Checks parameters; on success fills in derived defaults (M0, overfetch) and returns true.
 ///
 /// # Safety
 /// `params` must be valid for reads and writes; `status` valid or null.
@@ -131,6 +187,7 @@ pub unsafe extern "C" fn hnsw_rs_params_check(
     with_status(status, false, || {
         let p = to_params(&*params)?;
         (*params).m0 = p.m0 as i64;
+        (*params).overfetch = p.overfetch as i64;
         Ok(true)
     })
 }
@@ -213,6 +270,8 @@ pub unsafe extern "C" fn hnsw_rs_index_params(
             m0: p.m0 as i64,
             ef_construction: p.ef_construction as i64,
             ef_search: p.ef_search as i64,
+            quantization: p.quantization.code(),
+            overfetch: p.overfetch as i64,
         };
         Ok(())
     })
@@ -237,6 +296,8 @@ pub unsafe extern "C" fn hnsw_rs_index_stats(
             slots: ix.slot_count(),
             layers: ix.layer_count(),
             memory_bytes: ix.memory_bytes(),
+            code_bytes: ix.params().quantization.code_bytes(ix.dim()),
+            clamped: ix.clamped_components(),
         };
         Ok(())
     })
@@ -384,9 +445,10 @@ pub unsafe extern "C" fn hnsw_rs_index_search(
 }
 
 /// Candidates for exact re-ranking by a reader that checks visibility itself (see
-/// `Hnsw::candidates`): at most `2 * max(k, ef)` (in practice `candidates_kept(k, retired)`)
-/// labels and distances, closest first, retired
-/// labels included; returns how many were written (at most `cap`).
+/// `Hnsw::candidates_overfetched`; `overfetch` 0 means the index's): with K = k × the over-fetch
+/// factor, at most `3 * max(K, ef)` (in practice `candidates_kept(K, retired)`) labels and
+/// distances, closest first, retired labels included; returns how many were written (at most
+/// `cap`).
 ///
 /// # Safety
 /// `index` valid; `q` valid for `dim` reads; `labels`/`distances` valid for `cap` writes;
@@ -398,13 +460,16 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates(
     dim: usize,
     k: usize,
     ef: usize,
+    overfetch: usize,
     cap: usize,
     labels: *mut u64,
     distances: *mut f32,
     status: *mut HnswStatus,
 ) -> usize {
     with_status(status, 0, || {
-        let hits = (*index).0.candidates(slice(q, dim), k, ef)?;
+        let hits = (*index)
+            .0
+            .candidates_overfetched(slice(q, dim), k, ef, overfetch)?;
         Ok(write_hits(&hits, cap, labels, distances))
     })
 }
@@ -425,6 +490,7 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates_batch(
     dim: usize,
     k: usize,
     ef: usize,
+    overfetch: usize,
     threads: usize,
     cap: usize,
     labels: *mut u64,
@@ -439,7 +505,7 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates_batch(
                 got: dim,
             });
         }
-        let answers = index.candidates_batch(slice(queries, n * dim), k, ef, threads);
+        let answers = index.candidates_batch(slice(queries, n * dim), k, ef, overfetch, threads);
         for (i, answer) in answers.iter().enumerate() {
             *counts.add(i) = match answer {
                 Some(hits) => {

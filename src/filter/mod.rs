@@ -37,6 +37,9 @@ pub struct FilterSettings {
     /// Shares of matching rows (of the searchable and retired ones) from which the plain search
     /// with a filtered result list is used; below it, the two-hop search.
     pub post_filter_min_selectivity: f64,
+    /// Candidates per wanted result a coded index answers with (0: the index's option; see
+    /// [`Hnsw::overfetch_for`]).
+    pub overfetch: usize,
 }
 
 impl Default for FilterSettings {
@@ -44,6 +47,7 @@ impl Default for FilterSettings {
         FilterSettings {
             exact_max_matches: EXACT_MAX_MATCHES_DEFAULT,
             post_filter_min_selectivity: POST_FILTER_MIN_SELECTIVITY_DEFAULT,
+            overfetch: 0,
         }
     }
 }
@@ -132,7 +136,7 @@ impl Hnsw {
         max_distance: f32,
         settings: &FilterSettings,
     ) -> Result<(Vec<Neighbor>, FilterReport)> {
-        let k = k.saturating_mul(self.params.overfetch);
+        let k = k.saturating_mul(self.overfetch_for(settings.overfetch));
         let ef = ef.max(k);
         let mut q = crate::graph::Query::default();
         self.query_into(query, &mut q)?;

@@ -17,7 +17,8 @@
 //! upper    for each non-free slot with level > 0, in slot order, for each layer 1..=level:
 //!          count u32 and m × u32 links
 //! header   0 magic "DKHNSWP\x1a"  8 version u32  12 metric u8  13 quantization u8 (0 f32,
-//!          1 int8; version 5)  14 code ranges follow u8 (version 5)  15 zero u8
+//!          1 int8; version 5)  14 code ranges follow u8 (version 5)  15 overfetch u8 (version
+//!          5; zero in version 4)
 //!          16 dim  20 M  24 M0  28 ef_construction  32 ef_search  36 slots      (u32 each)
 //!          40 seed u64  48 entry slot u32 (u32::MAX when empty)  52 top layer u32
 //!          56 page_size u32  60 meta pages  64 node pages  68 vector pages  72 upper pages
@@ -327,9 +328,9 @@ impl ImageWriter {
         out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&[
             p.metric.code(),
-            quantization_code(p.quantization),
+            p.quantization.code(),
             u8::from(!codec.is_empty()),
-            0,
+            if coded { p.overfetch as u8 } else { 0 },
         ]);
         for v in [p.dim, p.m, p.m0, p.ef_construction, p.ef_search, g.slots] {
             out.extend_from_slice(&(v as u32).to_le_bytes());
@@ -449,15 +450,6 @@ fn vector_record(index: &Hnsw, id: u32, out: &mut Vec<u8>) {
     }
 }
 
-/// The stored code of a quantization (in header byte 13).
-fn quantization_code(q: Quantization) -> u8 {
-    match q {
-        Quantization::F32 => 0,
-        Quantization::Int8 => 1,
-        Quantization::Bit => 2,
-    }
-}
-
 /// The code ranges of a trained int8 index (lower bounds, then steps), else nothing.
 fn codec_block(index: &Hnsw) -> Vec<u8> {
     match index.codec() {
@@ -551,7 +543,13 @@ impl ImageReader {
             }
         };
         let has_codec = h[14] == 1;
-        if h[14] > 1 || (has_codec && quantization == Quantization::F32) || h[15] != 0 {
+        // Byte 15 is a coded index's over-fetch factor (1..=OVERFETCH_MAX), zero for float32.
+        let overfetch_ok = if quantization == Quantization::F32 {
+            h[15] == 0
+        } else {
+            (1..=crate::params::OVERFETCH_MAX).contains(&(h[15] as usize))
+        };
+        if h[14] > 1 || (has_codec && quantization == Quantization::F32) || !overfetch_ok {
             return Err(Error::Corrupt(format!(
                 "invalid code-range flags {:?} for {}",
                 &h[13..16],
@@ -567,7 +565,11 @@ impl ImageReader {
             ef_search: u32_at(32) as usize,
             seed: u64_at(40),
             quantization,
-            overfetch: quantization.default_overfetch(),
+            overfetch: if quantization == Quantization::F32 {
+                1
+            } else {
+                h[15] as usize
+            },
         };
         params
             .validate()

@@ -39,6 +39,20 @@ impl Quantization {
         }
     }
 
+    /// Its code in the C ABI and in stored images (0 f32, 1 int8, 2 bit).
+    pub fn code(self) -> u8 {
+        match self {
+            Quantization::F32 => 0,
+            Quantization::Int8 => 1,
+            Quantization::Bit => 2,
+        }
+    }
+
+    /// The quantization of a code, if any.
+    pub fn from_code(code: u8) -> Option<Quantization> {
+        Quantization::ALL.into_iter().find(|q| q.code() == code)
+    }
+
     /// Parses an option value (case-insensitive); the error lists the accepted names.
     pub fn parse(name: &str) -> Result<Quantization> {
         Quantization::ALL

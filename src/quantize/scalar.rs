@@ -5,8 +5,12 @@
 use crate::distance::MetricKind;
 use crate::error::{Error, Result};
 
-/// Share of a dimension's sampled range added on each side before it is cut into steps.
-const HEADROOM: f32 = 1.0 / 16.0;
+/// Share of a dimension's sampled range added on each side before it is cut into steps. The
+/// sample is small (the rows a build links first, about one in M), so later rows exceed its
+/// range: with 1/16, rows moved out of the clusters (1.5x + 0.5, 200 of them into 10k x 384)
+/// missed their own vector at ef 64 22 times in 200, with 1/4 twice, as float32 does; the
+/// coarser step costs no measurable recall.
+const HEADROOM: f32 = 1.0 / 4.0;
 /// Code values per dimension.
 const LEVELS: f32 = 255.0;
 

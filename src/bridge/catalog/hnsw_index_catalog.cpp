@@ -189,5 +189,13 @@ idx_t EffectiveEf(ClientContext &context, int64_t requested, const HNSWIndex &in
 	return MaxValue<idx_t>(NumericCast<idx_t>(ef), k);
 }
 
+idx_t EffectiveOverfetch(ClientContext &context) {
+	Value setting;
+	if (context.TryGetCurrentSetting("hnsw_overfetch", setting) && !setting.IsNull()) {
+		return NumericCast<idx_t>(setting.GetValue<int64_t>());
+	}
+	return 0;
+}
+
 } // namespace hnsw
 } // namespace duckdb

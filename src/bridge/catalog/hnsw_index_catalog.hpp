@@ -57,6 +57,8 @@ vector<HNSWIndexRef> AllHNSWIndexes(ClientContext &context);
 //! ef of a search: `requested` if positive, else SET hnsw_ef_search, else the index's
 //! ef_search; never below k.
 idx_t EffectiveEf(ClientContext &context, int64_t requested, const HNSWIndex &index, idx_t k);
+//! Over-fetch factor of a quantized index's search: SET hnsw_overfetch, else 0 (the index's).
+idx_t EffectiveOverfetch(ClientContext &context);
 
 } // namespace hnsw
 } // namespace duckdb

@@ -5,6 +5,7 @@
 #include "hnsw_bridge.hpp"
 #include "catalog/hnsw_index_catalog.hpp"
 #include "hnsw_vectors.hpp"
+#include "scan/hnsw_table_vectors.hpp"
 
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/extension/extension_loader.hpp"
@@ -194,31 +195,55 @@ static vector<Value> PointRow(const HnswBenchPoint &point, idx_t queries, idx_t 
 	        std::move(last)};
 }
 
+//! A quantized index's answers are checked against the table's own vectors (its codes are only
+//! estimates): a copy of the indexed column, read with no index handle held. Null for float32.
+static unique_ptr<RustTableVectors> TableVectorsFor(ClientContext &context, const HNSWIndexRef &ref) {
+	column_t column;
+	LogicalType type;
+	idx_t dim;
+	{
+		auto handle = ReadHNSWIndex(ref);
+		auto &index = *handle->operator->();
+		if (index.Graph().Params().quantization == 0) {
+			return nullptr;
+		}
+		column = index.GetColumnIds()[0];
+		type = index.logical_types[0];
+		dim = index.Dimensions();
+	}
+	vector<uint64_t> labels;
+	vector<float> vectors;
+	ReadTableVectors(context, IndexedTable(context, ref), column, type, dim, labels, vectors);
+	return make_uniq<RustTableVectors>(dim, labels, vectors);
+}
+
 //! Runs the measurement once all queries are in: ground truth once, then each ef (or the tuning).
 static void Measure(ClientContext &context, const MeasureBindData &bind, MeasureState &state) {
 	auto ref = FindHNSWIndex(context, bind.index_name);
-	auto handle = ReadHNSWIndex(ref);
-	auto &index = *handle->operator->();
-	auto &graph = index.Graph();
 	auto count = state.queries.size() / bind.dim;
 	if (count == 0) {
 		throw InvalidInputException("%s: the query subquery returned no rows", bind.function_name);
 	}
+	auto started = std::chrono::steady_clock::now();
+	auto table = TableVectorsFor(context, ref);
+	auto table_handle = table ? table->Handle() : nullptr;
+	auto handle = ReadHNSWIndex(ref);
+	auto &index = *handle->operator->();
+	auto &graph = index.Graph();
 	auto threads = index.SchedulerThreads();
 	if (bind.kind == MeasureKind::TUNE) {
 		vector<HnswBenchPoint> points;
-		auto chosen = graph.TuneEf(state.queries, bind.k, bind.target, threads, points);
+		auto chosen = graph.TuneEf(table_handle, state.queries, bind.k, bind.target, threads, points);
 		for (auto &point : points) {
 			state.rows.push_back(PointRow(point, count, bind.k, Value::BOOLEAN(chosen != 0 && point.ef == chosen)));
 		}
 		return;
 	}
-	auto started = std::chrono::steady_clock::now();
-	auto truth = graph.ExactTopK(state.queries, bind.k, threads);
+	auto truth = graph.ExactTopK(table_handle, state.queries, bind.k, threads);
 	auto truth_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
 	for (auto ef : bind.efs) {
-		state.rows.push_back(
-		    PointRow(graph.Measure(state.queries, truth, bind.k, ef), count, bind.k, Value::DOUBLE(truth_ms)));
+		state.rows.push_back(PointRow(graph.Measure(table_handle, state.queries, truth, bind.k, ef), count, bind.k,
+		                              Value::DOUBLE(truth_ms)));
 	}
 }
 

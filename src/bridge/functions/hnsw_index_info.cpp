@@ -38,6 +38,10 @@ static const vector<pair<const char *, LogicalType>> &InfoColumns() {
 	    {"stored_pages", LogicalType::BIGINT},
 	    {"pages_written", LogicalType::BIGINT},
 	    {"unusable_reason", LogicalType::VARCHAR},
+	    {"quantization", LogicalType::VARCHAR},
+	    {"bytes_per_vector", LogicalType::BIGINT},
+	    {"overfetch", LogicalType::BIGINT},
+	    {"clamped_components", LogicalType::BIGINT},
 	};
 	return columns;
 }
@@ -65,17 +69,28 @@ static unique_ptr<GlobalTableFunctionState> InfoInit(ClientContext &context, Tab
 			stats = handle->Graph().Stats();
 		}
 		auto &index = ref.catalog_entry;
-		state->rows.push_back(
-		    {Value(NameText(index.catalog.GetName())), Value(NameText(index.GetSchemaName())),
-		     Value(NameText(index.name)), Value(NameText(index.GetTableName())), Value(options.metric_name),
-		     Value::BIGINT(options.params.dim), Value::BIGINT(NumericCast<int64_t>(stats.count)),
-		     Value::BIGINT(NumericCast<int64_t>(stats.deleted)), Value::BIGINT(NumericCast<int64_t>(stats.retired)),
-		     Value::BIGINT(NumericCast<int64_t>(stats.memory_bytes)), Value::BIGINT(NumericCast<int64_t>(stats.layers)),
-		     Value::BIGINT(options.params.m), Value::BIGINT(options.params.m0),
-		     Value::BIGINT(options.params.ef_construction), Value::BIGINT(options.params.ef_search),
-		     Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().first)),
-		     Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().second)),
-		     handle->IsUsable() ? Value(LogicalType::VARCHAR) : Value(handle->UnusableReason())});
+		state->rows.push_back({Value(NameText(index.catalog.GetName())),
+		                       Value(NameText(index.GetSchemaName())),
+		                       Value(NameText(index.name)),
+		                       Value(NameText(index.GetTableName())),
+		                       Value(options.metric_name),
+		                       Value::BIGINT(options.params.dim),
+		                       Value::BIGINT(NumericCast<int64_t>(stats.count)),
+		                       Value::BIGINT(NumericCast<int64_t>(stats.deleted)),
+		                       Value::BIGINT(NumericCast<int64_t>(stats.retired)),
+		                       Value::BIGINT(NumericCast<int64_t>(stats.memory_bytes)),
+		                       Value::BIGINT(NumericCast<int64_t>(stats.layers)),
+		                       Value::BIGINT(options.params.m),
+		                       Value::BIGINT(options.params.m0),
+		                       Value::BIGINT(options.params.ef_construction),
+		                       Value::BIGINT(options.params.ef_search),
+		                       Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().first)),
+		                       Value::BIGINT(NumericCast<int64_t>(handle->StoredPages().second)),
+		                       handle->IsUsable() ? Value(LogicalType::VARCHAR) : Value(handle->UnusableReason()),
+		                       Value(hnsw_rs_quantization_name(options.params.quantization)),
+		                       Value::BIGINT(NumericCast<int64_t>(stats.code_bytes)),
+		                       Value::BIGINT(options.params.overfetch),
+		                       Value::BIGINT(NumericCast<int64_t>(stats.clamped))});
 	}
 	return std::move(state);
 }

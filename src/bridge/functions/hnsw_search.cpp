@@ -1,8 +1,10 @@
 // hnsw_search(index, query, k [, ef := n]): the k nearest rows of an HNSW index, as
-// (row_id, distance), closest first. Join on rowid to get the rows.
+// (row_id, distance), closest first, distances in the index's metric. Join on rowid to get the
+// rows.
 #include "hnsw_bridge.hpp"
 #include "catalog/hnsw_index_catalog.hpp"
 #include "hnsw_vectors.hpp"
+#include "scan/hnsw_table_vectors.hpp"
 
 #include "duckdb/function/table_function.hpp"
 #include "duckdb/main/client_context.hpp"
@@ -85,15 +87,40 @@ static unique_ptr<GlobalTableFunctionState> ScanInit(ClientContext &context, Tab
 	return make_uniq<ScanState>();
 }
 
+//! The k nearest rows: a float32 index's search answers exactly; a quantized index's k times
+//! overfetch candidates are re-ranked with the table's own vectors, so distances are exact.
+static void Search(ClientContext &context, const SearchBindData &bind, ScanState &state) {
+	auto ref = FindHNSWIndex(context, bind.index_name);
+	auto handle = ReadHNSWIndex(ref);
+	auto &index = *handle->operator->();
+	auto dim = bind.query.size();
+	auto params = index.Graph().Params();
+	if (params.quantization == 0) {
+		auto ef = EffectiveEf(context, bind.ef, index, bind.k);
+		index.Graph().Search(bind.query.data(), dim, bind.k, ef, state.row_ids, state.distances);
+		return;
+	}
+	auto overfetch = EffectiveOverfetch(context);
+	auto want = bind.k * (overfetch ? overfetch : NumericCast<idx_t>(params.overfetch));
+	auto ef = EffectiveEf(context, bind.ef, index, want);
+	vector<row_t> candidates;
+	vector<float> estimates;
+	index.Graph().Search(bind.query.data(), dim, want, ef, candidates, estimates);
+	auto column = index.GetColumnIds()[0];
+	auto type = index.logical_types[0];
+	handle.reset(); // no index handle may be held while DuckDB reads the table
+	vector<uint64_t> labels;
+	vector<float> vectors;
+	FetchTableVectors(context, IndexedTable(context, ref), column, type, dim, candidates, labels, vectors);
+	handle = ReadHNSWIndex(ref);
+	(*handle)->Graph().Rerank(bind.query.data(), dim, labels, vectors, bind.k, state.row_ids, state.distances);
+}
+
 static void ScanFunction(ClientContext &context, TableFunctionInput &input, DataChunk &output) {
 	auto &bind = input.bind_data->Cast<SearchBindData>();
 	auto &state = input.global_state->Cast<ScanState>();
 	if (!state.searched) {
-		auto ref = FindHNSWIndex(context, bind.index_name);
-		auto handle = ReadHNSWIndex(ref);
-		auto &index = *handle->operator->();
-		auto ef = EffectiveEf(context, bind.ef, index, bind.k);
-		index.Graph().Search(bind.query.data(), bind.query.size(), bind.k, ef, state.row_ids, state.distances);
+		Search(context, bind, state);
 		state.searched = true;
 	}
 	auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, state.row_ids.size() - state.offset);

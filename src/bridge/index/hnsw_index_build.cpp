@@ -22,7 +22,7 @@
 namespace duckdb {
 namespace hnsw {
 
-static constexpr const char *OPTION_LIST = "metric, M, M0, ef_construction, ef_search";
+static constexpr const char *OPTION_LIST = "metric, M, M0, ef_construction, ef_search, quantization, overfetch";
 
 //! Reads an integer option; anything but an integer literal is an error naming the option.
 static int64_t IntegerOption(const string &key, const Value &value) {
@@ -73,6 +73,25 @@ static HNSWOptions ParseOptions(const case_insensitive_map_t<Value> &with, int64
 			out.params.ef_construction = IntegerOption(entry.first, value);
 		} else if (key == "ef_search") {
 			out.params.ef_search = IntegerOption(entry.first, value);
+		} else if (key == "quantization") {
+			if (value.IsNull() || value.type().id() != LogicalTypeId::VARCHAR) {
+				throw BinderException("HNSW index option 'quantization' must be a string ('f32', 'int8' or 'bit'), "
+				                      "not %s %s",
+				                      value.type().ToString(), value.ToSQLString());
+			}
+			auto name = value.GetValue<string>();
+			CoreStatus status;
+			auto code = hnsw_rs_quantization_code(name.c_str(), status.Out());
+			if (status.status.code != HNSW_OK) {
+				throw BinderException("HNSW index option %s", status.status.message);
+			}
+			out.params.quantization = code;
+		} else if (key == "overfetch") {
+			out.params.overfetch = IntegerOption(entry.first, value);
+			if (out.params.overfetch == 0) {
+				throw BinderException("HNSW index option 'overfetch' must be between 1 and %llu, not 0",
+				                      idx_t(HNSW_OVERFETCH_MAX));
+			}
 		} else {
 			throw BinderException("HNSW index option '%s' is unknown; the options are %s", entry.first, OPTION_LIST);
 		}
@@ -248,6 +267,18 @@ static void SetEfSearch(ClientContext &context, SetScope scope, Value &parameter
 	}
 }
 
+//! Validates SET hnsw_overfetch.
+static void SetOverfetch(ClientContext &context, SetScope scope, Value &parameter) {
+	if (parameter.IsNull()) {
+		return;
+	}
+	auto overfetch = parameter.GetValue<int64_t>();
+	if (overfetch < 1 || overfetch > int64_t(HNSW_OVERFETCH_MAX)) {
+		throw InvalidInputException("hnsw_overfetch must be between 1 and %llu, not %lld", idx_t(HNSW_OVERFETCH_MAX),
+		                            overfetch);
+	}
+}
+
 void RegisterIndexType(ExtensionLoader &loader) {
 	IndexType type;
 	type.name = HNSWIndex::TYPE_NAME;
@@ -267,6 +298,10 @@ void RegisterIndexType(ExtensionLoader &loader) {
 	config.AddExtensionOption("hnsw_ef_search",
 	                          "Candidate list size of HNSW searches; overrides the index's ef_search (NULL: use it)",
 	                          LogicalType::BIGINT, Value(), SetEfSearch);
+	config.AddExtensionOption("hnsw_overfetch",
+	                          "Candidates per wanted row a quantized HNSW index hands to the exact re-rank; "
+	                          "overrides the index's overfetch (NULL: use it). No effect on f32 indexes",
+	                          LogicalType::BIGINT, Value(), SetOverfetch);
 }
 
 } // namespace hnsw

@@ -110,12 +110,22 @@ idx_t RustIndex::Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row
 	return found;
 }
 
-idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const {
-	auto cap = 2 * MaxValue(k, ef); // the core's bound on candidates
+//! Rows a search for k at `ef` answers with, at most: k times the over-fetch factor, plus half as
+//! many and the retired rows (the core's candidates_kept), never over three times max(that, ef).
+static idx_t CandidateCap(const RustIndex &index, idx_t k, idx_t ef, idx_t overfetch) {
+	auto params = index.Params();
+	auto factor = params.quantization == 0 ? 1 : (overfetch ? overfetch : NumericCast<idx_t>(params.overfetch));
+	return 3 * MaxValue(k * factor, ef);
+}
+
+idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, idx_t overfetch,
+                            vector<row_t> &row_ids) const {
+	auto cap = CandidateCap(*this, k, ef, overfetch);
 	vector<uint64_t> labels(cap);
 	vector<float> distances(cap);
 	CoreStatus status;
-	auto found = hnsw_rs_index_candidates(handle, q, dim, k, ef, cap, labels.data(), distances.data(), status.Out());
+	auto found =
+	    hnsw_rs_index_candidates(handle, q, dim, k, ef, overfetch, cap, labels.data(), distances.data(), status.Out());
 	status.Check("HNSW index search");
 	row_ids.resize(found);
 	for (idx_t i = 0; i < found; i++) {
@@ -124,14 +134,14 @@ idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector
 	return found;
 }
 
-void RustIndex::CandidatesBatch(const float *queries, idx_t n, idx_t dim, idx_t k, idx_t ef, idx_t threads,
-                                vector<vector<row_t>> &row_ids, vector<bool> &searched) const {
-	auto cap = 2 * MaxValue(k, ef); // the core's bound on candidates
+void RustIndex::CandidatesBatch(const float *queries, idx_t n, idx_t dim, idx_t k, idx_t ef, idx_t overfetch,
+                                idx_t threads, vector<vector<row_t>> &row_ids, vector<bool> &searched) const {
+	auto cap = CandidateCap(*this, k, ef, overfetch);
 	vector<uint64_t> labels(n * cap);
 	vector<size_t> counts(n);
 	CoreStatus status;
-	hnsw_rs_index_candidates_batch(handle, queries, n, dim, k, ef, threads, cap, labels.data(), counts.data(),
-	                               status.Out());
+	hnsw_rs_index_candidates_batch(handle, queries, n, dim, k, ef, overfetch, threads, cap, labels.data(),
+	                               counts.data(), status.Out());
 	status.Check("HNSW index search");
 	row_ids.resize(n);
 	searched.assign(n, false);
@@ -151,7 +161,7 @@ idx_t RustIndex::CandidatesFiltered(const float *q, idx_t dim, idx_t k, idx_t ef
                                     float max_distance, const HnswFilterSettings &settings, vector<row_t> &row_ids,
                                     HnswFilterReport &report) const {
 	// Copies of identical vectors can add to the ef results: leave room for them.
-	auto cap = 4 * MaxValue(k, ef);
+	auto cap = 2 * CandidateCap(*this, k, ef, settings.overfetch);
 	vector<uint64_t> labels(cap);
 	vector<float> distances(cap);
 	static_assert(sizeof(row_t) == sizeof(uint64_t), "row ids pass as labels");
@@ -183,22 +193,23 @@ HnswHealth RustIndex::Health() const {
 	return health;
 }
 
-vector<uint64_t> RustIndex::ExactTopK(const vector<float> &queries, idx_t k, idx_t threads) const {
+vector<uint64_t> RustIndex::ExactTopK(const HnswRsTableVectors *table, const vector<float> &queries, idx_t k,
+                                      idx_t threads) const {
 	auto dim = NumericCast<idx_t>(Params().dim);
 	auto count = queries.size() / dim;
 	vector<uint64_t> truth(count * k, HNSW_NO_LABEL);
 	CoreStatus status;
-	hnsw_rs_index_exact_top_k(handle, queries.data(), count, k, threads, truth.data(), status.Out());
+	hnsw_rs_index_exact_top_k(handle, table, queries.data(), count, k, threads, truth.data(), status.Out());
 	status.Check("exact search");
 	return truth;
 }
 
-HnswBenchPoint RustIndex::Measure(const vector<float> &queries, const vector<uint64_t> &truth, idx_t k,
-                                  idx_t ef) const {
+HnswBenchPoint RustIndex::Measure(const HnswRsTableVectors *table, const vector<float> &queries,
+                                  const vector<uint64_t> &truth, idx_t k, idx_t ef) const {
 	auto count = truth.size() / k;
 	HnswBenchPoint point{};
 	CoreStatus status;
-	hnsw_rs_index_measure(handle, queries.data(), count, truth.data(), k, ef, &point, status.Out());
+	hnsw_rs_index_measure(handle, table, queries.data(), count, truth.data(), k, ef, &point, status.Out());
 	status.Check("search at ef " + std::to_string(ef));
 	return point;
 }
@@ -213,18 +224,44 @@ vector<float> RustIndex::SampleQueries(idx_t count, uint64_t seed) const {
 	return queries;
 }
 
-idx_t RustIndex::TuneEf(const vector<float> &queries, idx_t k, double target, idx_t threads,
-                        vector<HnswBenchPoint> &points) const {
+idx_t RustIndex::TuneEf(const HnswRsTableVectors *table, const vector<float> &queries, idx_t k, double target,
+                        idx_t threads, vector<HnswBenchPoint> &points) const {
 	auto dim = NumericCast<idx_t>(Params().dim);
 	// Doubling from k to the maximum, then halving the gap: a few dozen points at most.
 	points.assign(64, HnswBenchPoint{});
 	size_t measured = 0;
 	CoreStatus status;
-	auto ef = hnsw_rs_index_tune_ef(handle, queries.data(), queries.size() / dim, k, target, threads, points.data(),
-	                                points.size(), &measured, status.Out());
+	auto ef = hnsw_rs_index_tune_ef(handle, table, queries.data(), queries.size() / dim, k, target, threads,
+	                                points.data(), points.size(), &measured, status.Out());
 	status.Check("hnsw_tune");
 	points.resize(measured);
 	return ef;
+}
+
+idx_t RustIndex::Rerank(const float *q, idx_t dim, const vector<uint64_t> &labels, const vector<float> &vectors,
+                        idx_t k, vector<row_t> &row_ids, vector<float> &distances) const {
+	vector<uint64_t> best(k);
+	distances.resize(k);
+	CoreStatus status;
+	auto found = hnsw_rs_index_rerank(handle, q, dim, labels.data(), vectors.data(), labels.size(), k, best.data(),
+	                                  distances.data(), status.Out());
+	status.Check("exact re-ranking");
+	row_ids.resize(found);
+	distances.resize(found);
+	for (idx_t i = 0; i < found; i++) {
+		row_ids[i] = NumericCast<row_t>(best[i]);
+	}
+	return found;
+}
+
+RustTableVectors::RustTableVectors(idx_t dim, const vector<uint64_t> &labels, const vector<float> &vectors) {
+	CoreStatus status;
+	handle = hnsw_rs_table_vectors_new(dim, labels.data(), vectors.data(), labels.size(), status.Out());
+	status.Check("reading the table's vectors");
+}
+
+RustTableVectors::~RustTableVectors() {
+	hnsw_rs_table_vectors_free(handle);
 }
 
 idx_t RustIndex::CompactIfDue(idx_t threads, bool force) {

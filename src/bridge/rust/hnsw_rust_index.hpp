@@ -56,11 +56,12 @@ public:
 	//! Up to k nearest row ids and distances, closest first.
 	idx_t Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids, vector<float> &distances) const;
 	//! Candidates for exact re-ranking by a reader that checks visibility itself (retired rows
-	//! included; see Hnsw::candidates), closest first.
-	idx_t Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids) const;
+	//! included; see Hnsw::candidates_overfetched), closest first: a quantized index answers for
+	//! k times `overfetch` (0: its own option).
+	idx_t Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, idx_t overfetch, vector<row_t> &row_ids) const;
 	//! Candidates() for n row-major queries on up to `threads` threads: row_ids[i] holds query i's
 	//! candidates, searched[i] is false for a query the index cannot search (NaN, zero vector).
-	void CandidatesBatch(const float *queries, idx_t n, idx_t dim, idx_t k, idx_t ef, idx_t threads,
+	void CandidatesBatch(const float *queries, idx_t n, idx_t dim, idx_t k, idx_t ef, idx_t overfetch, idx_t threads,
 	                     vector<vector<row_t>> &row_ids, vector<bool> &searched) const;
 	//! Candidates among `matches` (the rows a predicate matched that the reader sees), at least
 	//! min(k, matching indexed rows), none beyond `max_distance` (metric units); see
@@ -72,16 +73,23 @@ public:
 	//! Walks the graph for hnsw_index_health (see Hnsw::health).
 	HnswHealth Health() const;
 	//! The exact top k labels of each of n row-major queries on `threads` threads, n * k labels
-	//! padded with HNSW_NO_LABEL where the index holds fewer than k rows.
-	vector<uint64_t> ExactTopK(const vector<float> &queries, idx_t k, idx_t threads) const;
+	//! padded with HNSW_NO_LABEL where the index holds fewer than k rows: over `table`'s vectors,
+	//! or the index's own when `table` is null.
+	vector<uint64_t> ExactTopK(const HnswRsTableVectors *table, const vector<float> &queries, idx_t k,
+	                           idx_t threads) const;
 	//! Recall@k against `truth` (from ExactTopK), distances per query and the latency of single
-	//! searches at `ef`, run one after another.
-	HnswBenchPoint Measure(const vector<float> &queries, const vector<uint64_t> &truth, idx_t k, idx_t ef) const;
+	//! searches at `ef`, run one after another; with `table`, a quantized index's answers are
+	//! re-ranked with its vectors, as a query's are.
+	HnswBenchPoint Measure(const HnswRsTableVectors *table, const vector<float> &queries, const vector<uint64_t> &truth,
+	                       idx_t k, idx_t ef) const;
+	//! The k of `labels` (their `vectors` row-major) closest to `q` by exact distance, closest first.
+	idx_t Rerank(const float *q, idx_t dim, const vector<uint64_t> &labels, const vector<float> &vectors, idx_t k,
+	             vector<row_t> &row_ids, vector<float> &distances) const;
 	//! Up to `count` queries near stored rows but not on them (see Hnsw::sample_queries).
 	vector<float> SampleQueries(idx_t count, uint64_t seed) const;
 	//! The smallest ef reaching `target` recall@k (0: none up to the tuning maximum) and every
 	//! point measured on the way, ef ascending.
-	idx_t TuneEf(const vector<float> &queries, idx_t k, double target, idx_t threads,
+	idx_t TuneEf(const HnswRsTableVectors *table, const vector<float> &queries, idx_t k, double target, idx_t threads,
 	             vector<HnswBenchPoint> &points) const;
 	//! Compacts deleted nodes once they are worth it (any, if `force`) with up to `threads`
 	//! threads; returns the slots freed. The caller holds exclusive access.
@@ -97,6 +105,21 @@ public:
 
 private:
 	HnswRsIndex *handle;
+};
+
+//! Owns a copy of the indexed column's vectors by row id (see TableVectors in the core).
+class RustTableVectors {
+public:
+	RustTableVectors(idx_t dim, const vector<uint64_t> &labels, const vector<float> &vectors);
+	~RustTableVectors();
+	RustTableVectors(const RustTableVectors &) = delete;
+	RustTableVectors &operator=(const RustTableVectors &) = delete;
+	const HnswRsTableVectors *Handle() const {
+		return handle;
+	}
+
+private:
+	HnswRsTableVectors *handle;
 };
 
 } // namespace hnsw

@@ -1,6 +1,7 @@
 // Filtered search, the DuckDB side: evaluating the predicate into a row set, and the settings.
 #include "scan/hnsw_filtered_rows.hpp"
 #include "scan/hnsw_index_scan.hpp"
+#include "catalog/hnsw_index_catalog.hpp"
 #include "hnsw_bridge.hpp"
 #include "hnsw_compat.hpp"
 
@@ -86,6 +87,7 @@ HnswFilterSettings FilterSettingsFor(ClientContext &context) {
 	if (context.TryGetCurrentSetting("hnsw_filter_post_filter_selectivity", value) && !value.IsNull()) {
 		settings.post_filter_min_selectivity = value.GetValue<double>();
 	}
+	settings.overfetch = EffectiveOverfetch(context);
 	return settings;
 }
 

@@ -164,7 +164,7 @@ public:
 		// by as many, since this snapshot may not see them.
 		auto ef = EffectiveEf(context, 0, index, bind.k);
 		try {
-			graph.Candidates(query, index.Dimensions(), bind.k, ef, row_ids);
+			graph.Candidates(query, index.Dimensions(), bind.k, ef, EffectiveOverfetch(context), row_ids);
 		} catch (InvalidInputException &) {
 			// A query vector the index cannot search (NaN, or zero under cosine): the exact plan
 			// still answers (with NaN distances), so read the table.
@@ -562,7 +562,8 @@ static void SearchChunk(ExecutionContext &context, const HNSWScanBindData &bind,
 	vector<vector<row_t>> found;
 	vector<bool> searched;
 	index.Graph().CandidatesBatch(state.queries.data(), rows.size(), dims, bind.k,
-	                              EffectiveEf(context.client, 0, index, bind.k), threads, found, searched);
+	                              EffectiveEf(context.client, 0, index, bind.k), EffectiveOverfetch(context.client),
+	                              threads, found, searched);
 	for (idx_t i = 0; i < rows.size(); i++) {
 		state.searched[rows[i]] = searched[i];
 		state.candidates[rows[i]] = std::move(found[i]);

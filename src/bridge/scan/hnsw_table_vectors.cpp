@@ -1,0 +1,110 @@
+// Reading the indexed column's vectors from the table (see hnsw_table_vectors.hpp).
+#include "scan/hnsw_table_vectors.hpp"
+#include "catalog/hnsw_index_catalog.hpp"
+#include "hnsw_compat.hpp"
+#include "hnsw_vectors.hpp"
+
+#include "duckdb/catalog/catalog_entry/duck_index_entry.hpp"
+#include "duckdb/catalog/catalog_entry/duck_table_entry.hpp"
+#include "duckdb/catalog/catalog_entry/schema_catalog_entry.hpp"
+#include "duckdb/storage/data_table.hpp"
+#include "duckdb/storage/table/scan_state.hpp"
+#include "duckdb/transaction/duck_transaction.hpp"
+
+namespace duckdb {
+namespace hnsw {
+
+DuckTableEntry &IndexedTable(ClientContext &context, const HNSWIndexRef &ref) {
+	// The table whose storage holds the index: names can change, the storage cannot.
+	auto &info = ref.catalog_entry.GetDataTableInfo();
+	optional_ptr<DuckTableEntry> found;
+	ref.catalog_entry.schema.Scan(context, CatalogType::TABLE_ENTRY, [&](CatalogEntry &entry) {
+		if (found || entry.type != CatalogType::TABLE_ENTRY) {
+			return;
+		}
+		auto &table = entry.Cast<TableCatalogEntry>();
+		if (table.IsDuckTable() && table.Cast<DuckTableEntry>().GetStorage().GetDataTableInfo().get() == &info) {
+			found = &table.Cast<DuckTableEntry>();
+		}
+	});
+	if (!found) {
+		throw CatalogException("the table of HNSW index \"%s\" was dropped", NameText(ref.catalog_entry.name));
+	}
+	return *found;
+}
+
+//! Appends the chunk's rows with a non-NULL vector (column 0) and their row ids (column 1).
+static void AppendRows(DataChunk &chunk, idx_t dim, vector<uint64_t> &labels, vector<float> &vectors) {
+	ArrayRows<float> rows(chunk.data[0], chunk.size(), "reading the indexed column", "the stored");
+	UnifiedVectorFormat ids;
+	ToUnifiedFormat(chunk.data[1], chunk.size(), ids);
+	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
+	for (idx_t i = 0; i < chunk.size(); i++) {
+		if (rows.IsNull(i)) {
+			continue;
+		}
+		auto row = rows.Row(i);
+		labels.push_back(NumericCast<uint64_t>(id_data[ids.sel->get_index(i)]));
+		vectors.insert(vectors.end(), row, row + dim);
+	}
+}
+
+//! The vector column and the row id, as a fetch or scan reads them.
+static vector<StorageIndex> VectorAndRowId(column_t column) {
+	return {StorageIndex(column), StorageIndex(COLUMN_IDENTIFIER_ROW_ID)};
+}
+
+void ReadTableVectors(ClientContext &context, DuckTableEntry &table, column_t column, const LogicalType &type,
+                      idx_t dim, vector<uint64_t> &labels, vector<float> &vectors) {
+	labels.clear();
+	vectors.clear();
+	auto &storage = table.GetStorage();
+	auto &transaction = DuckTransaction::Get(context, table.catalog);
+	auto ids = VectorAndRowId(column);
+	TableScanState state;
+	storage.InitializeScan(context, transaction, state, ids, nullptr);
+	DataChunk chunk;
+	chunk.Initialize(Allocator::DefaultAllocator(), {type, LogicalType::ROW_TYPE});
+	while (true) {
+		chunk.Reset();
+		storage.Scan(transaction, chunk, state);
+		if (chunk.size() == 0) {
+			break;
+		}
+		AppendRows(chunk, dim, labels, vectors);
+	}
+}
+
+void FetchTableVectors(ClientContext &context, DuckTableEntry &table, column_t column, const LogicalType &type,
+                       idx_t dim, const vector<row_t> &row_ids, vector<uint64_t> &labels, vector<float> &vectors) {
+	labels.clear();
+	vectors.clear();
+	auto &storage = table.GetStorage();
+	auto &transaction = DuckTransaction::Get(context, table.catalog);
+	auto ids = VectorAndRowId(column);
+	DataChunk chunk;
+	chunk.Initialize(Allocator::DefaultAllocator(), {type, LogicalType::ROW_TYPE});
+	ColumnFetchState fetch_state;
+	// Committed and uncommitted rows are fetched apart (see CandidateReader::Next); sorted ids
+	// keep each kind together.
+	vector<row_t> sorted(row_ids);
+	std::sort(sorted.begin(), sorted.end());
+	for (idx_t offset = 0; offset < sorted.size();) {
+		auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, sorted.size() - offset);
+		bool local = sorted[offset] >= MAX_ROW_ID;
+		for (idx_t i = 1; i < count; i++) {
+			if ((sorted[offset + i] >= MAX_ROW_ID) != local) {
+				count = i;
+				break;
+			}
+		}
+		auto fetch_ids = RowIdVector(sorted.data() + offset, count);
+		offset += count;
+		chunk.Reset();
+		storage.Fetch(transaction, chunk, ids, fetch_ids, count, fetch_state);
+		AppendRows(chunk, dim, labels, vectors);
+	}
+}
+
+} // namespace hnsw
+} // namespace duckdb
