@@ -639,3 +639,41 @@ fn the_overfetch_factor_is_stored_and_a_session_may_override_it() {
         .to_string();
     assert_eq!(err, "overfetch must be between 1 and 64, not 65");
 }
+
+#[test]
+fn the_widest_int8_kernels_agree_with_the_plain_ones() {
+    // Best runs the AVX2+FMA build where the CPU has it; Plain is the fallback everywhere else.
+    use hnsw::quantize::kernels::Int8Kernels::{Best, Plain};
+    let mut rng = Rng::new(81);
+    for n in [1, 7, 8, 9, 31, 384, 385, 768] {
+        let floats =
+            |rng: &mut Rng| -> Vec<f32> { (0..n).map(|_| rng.gaussian() * 40.0).collect() };
+        let codes =
+            |rng: &mut Rng| -> Vec<u8> { (0..n).map(|_| (rng.next_u64() % 256) as u8).collect() };
+        let (at, w, l) = (floats(&mut rng), floats(&mut rng), floats(&mut rng));
+        let (a, b) = (codes(&mut rng), codes(&mut rng));
+        let close = |x: f32, y: f32| (x - y).abs() <= 1e-4 * x.abs().max(y.abs()).max(1.0);
+        assert!(close(
+            Best.weighted_l2(&at, &w, &a),
+            Plain.weighted_l2(&at, &w, &a)
+        ));
+        assert!(close(Best.weighted_sum(&w, &a), Plain.weighted_sum(&w, &a)));
+        assert!(close(Best.code_l2(&w, &a, &b), Plain.code_l2(&w, &a, &b)));
+        assert!(close(
+            Best.code_dot(&l, &w, &a, &b),
+            Plain.code_dot(&l, &w, &a, &b)
+        ));
+        // And the plain ones are the sums they name.
+        let want: f64 = (0..n)
+            .map(|i| w[i] as f64 * (at[i] as f64 - a[i] as f64).powi(2))
+            .sum();
+        assert!(close(Plain.weighted_l2(&at, &w, &a), want as f32), "n {n}");
+        let want: f64 = (0..n)
+            .map(|i| {
+                (l[i] as f64 + w[i] as f64 * a[i] as f64)
+                    * (l[i] as f64 + w[i] as f64 * b[i] as f64)
+            })
+            .sum();
+        assert!(close(Plain.code_dot(&l, &w, &a, &b), want as f32), "n {n}");
+    }
+}

@@ -6,6 +6,7 @@
 //! few more candidates than it asks for.
 
 mod binary;
+pub mod kernels;
 mod rotation;
 mod scalar;
 

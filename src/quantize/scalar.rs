@@ -4,6 +4,7 @@
 
 use crate::distance::MetricKind;
 use crate::error::{Error, Result};
+use crate::quantize::kernels::Int8Kernels;
 
 /// Share of a dimension's sampled range added on each side before it is cut into steps. The
 /// sample is small (the rows a build links first, about one in M), so later rows exceed its
@@ -21,6 +22,8 @@ pub struct ScalarQuantizer {
     lower: Vec<f32>,
     /// Value between two consecutive codes, per dimension (always > 0).
     step: Vec<f32>,
+    /// The steps squared (the weights of L2 between two codes).
+    step2: Vec<f32>,
 }
 
 impl ScalarQuantizer {
@@ -53,7 +56,13 @@ impl ScalarQuantizer {
                 step.push(s);
             }
         }
-        Ok(ScalarQuantizer { lower, step })
+        Ok(ScalarQuantizer::with_ranges(lower, step))
+    }
+
+    /// A quantizer on checked ranges.
+    fn with_ranges(lower: Vec<f32>, step: Vec<f32>) -> ScalarQuantizer {
+        let step2 = step.iter().map(|s| s * s).collect();
+        ScalarQuantizer { lower, step, step2 }
     }
 
     /// Rebuilds a quantizer from stored ranges; rejects non-positive or non-finite steps.
@@ -73,7 +82,7 @@ impl ScalarQuantizer {
                 lower[i], step[i]
             )));
         }
-        Ok(ScalarQuantizer { lower, step })
+        Ok(ScalarQuantizer::with_ranges(lower, step))
     }
 
     /// Dimensions.
@@ -115,34 +124,9 @@ impl ScalarQuantizer {
         assert_eq!(a.len(), self.dim(), "int8 code length");
         assert_eq!(b.len(), self.dim(), "int8 code length");
         match metric {
-            MetricKind::L2sq => {
-                let mut acc = [0.0f32; 8];
-                let blocks = self.step.chunks_exact(8).zip(a.chunks_exact(8));
-                for ((s, x), y) in blocks.zip(b.chunks_exact(8)) {
-                    for j in 0..8 {
-                        let d = s[j] * (x[j] as f32 - y[j] as f32);
-                        acc[j] += d * d;
-                    }
-                }
-                for i in a.len() / 8 * 8..a.len() {
-                    let d = self.step[i] * (a[i] as f32 - b[i] as f32);
-                    acc[0] += d * d;
-                }
-                acc.iter().sum()
-            }
+            MetricKind::L2sq => Int8Kernels::Best.code_l2(&self.step2, a, b),
             MetricKind::Ip | MetricKind::Cosine => {
-                let mut acc = [0.0f32; 8];
-                let parts = self.lower.chunks_exact(8).zip(self.step.chunks_exact(8));
-                for ((l, s), (x, y)) in parts.zip(a.chunks_exact(8).zip(b.chunks_exact(8))) {
-                    for j in 0..8 {
-                        acc[j] += (l[j] + s[j] * x[j] as f32) * (l[j] + s[j] * y[j] as f32);
-                    }
-                }
-                for i in a.len() / 8 * 8..a.len() {
-                    let (l, s) = (self.lower[i], self.step[i]);
-                    acc[0] += (l + s * a[i] as f32) * (l + s * b[i] as f32);
-                }
-                let dot: f32 = acc.iter().sum();
+                let dot = Int8Kernels::Best.code_dot(&self.lower, &self.step, a, b);
                 if metric == MetricKind::Cosine {
                     1.0 - dot
                 } else {
@@ -198,35 +182,11 @@ impl ScalarQuery {
         match self {
             ScalarQuery::Squared { at, weight } => {
                 assert_eq!(code.len(), at.len(), "int8 code length");
-                // Eight independent sums over exact chunks: the compiler vectorizes this loop.
-                let mut acc = [0.0f32; 8];
-                let blocks = at.chunks_exact(8).zip(weight.chunks_exact(8));
-                for ((a, w), c) in blocks.zip(code.chunks_exact(8)) {
-                    for j in 0..8 {
-                        let d = a[j] - c[j] as f32;
-                        acc[j] += w[j] * d * d;
-                    }
-                }
-                let tail = code.len() / 8 * 8;
-                for i in tail..code.len() {
-                    let d = at[i] - code[i] as f32;
-                    acc[0] += weight[i] * d * d;
-                }
-                acc.iter().sum()
+                Int8Kernels::Best.weighted_l2(at, weight, code)
             }
             ScalarQuery::Linear { offset, weight } => {
                 assert_eq!(code.len(), weight.len(), "int8 code length");
-                let mut acc = [0.0f32; 8];
-                for (w, c) in weight.chunks_exact(8).zip(code.chunks_exact(8)) {
-                    for j in 0..8 {
-                        acc[j] += w[j] * c[j] as f32;
-                    }
-                }
-                let tail = code.len() / 8 * 8;
-                for i in tail..code.len() {
-                    acc[0] += weight[i] * code[i] as f32;
-                }
-                offset + acc.iter().sum::<f32>()
+                offset + Int8Kernels::Best.weighted_sum(weight, code)
             }
         }
     }
