@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::graph::Hnsw;
 use crate::parallel::for_each_block;
 use crate::quantize::Quantization;
-use crate::rerank::TableVectors;
+use crate::rerank::Rerank;
 use crate::search::{Neighbor, SearchScratch};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -58,15 +58,15 @@ impl Hnsw {
     }
 
     /// Runs every query once at `ef` (after one untimed warm-up pass) and compares with `truth`.
-    /// With the table's vectors, a quantized index's candidates are re-ranked with them inside
-    /// the timed search, as a database reader does (see [`Hnsw::search_reranked`]).
+    /// With `rerank`, a quantized index's candidates are re-ranked with the table's vectors
+    /// inside the timed search, as a database reader does (see [`Hnsw::search_reranked`]).
     pub fn measure(
         &self,
         queries: &[f32],
         truth: &[Vec<u64>],
         k: usize,
         ef: usize,
-        table: Option<&TableVectors>,
+        rerank: Option<Rerank>,
     ) -> Result<BenchPoint> {
         let count = self.query_count(queries)?;
         if truth.len() != count {
@@ -77,10 +77,11 @@ impl Hnsw {
         }
         let mut scratch = SearchScratch::new();
         let mut out: Vec<Neighbor> = Vec::with_capacity(k);
-        let table = table.filter(|_| self.params().quantization != Quantization::F32);
-        let search = |scratch: &mut SearchScratch, q: &[f32], out: &mut Vec<Neighbor>| match table {
-            Some(table) => {
-                *out = self.search_reranked(table, q, k, ef)?;
+        let rerank = rerank.filter(|_| self.params().quantization != Quantization::F32);
+        let search = |scratch: &mut SearchScratch, q: &[f32], out: &mut Vec<Neighbor>| match rerank
+        {
+            Some(r) => {
+                *out = self.search_reranked(r.table, q, k, ef, r.overfetch)?;
                 Ok(())
             }
             None => self.search_with(scratch, q, k, ef, out),
@@ -164,22 +165,22 @@ impl Hnsw {
         k: usize,
         target: f64,
         threads: usize,
-        table: Option<&TableVectors>,
+        rerank: Option<Rerank>,
     ) -> Result<(Option<usize>, Vec<BenchPoint>)> {
         if !(0.0..=1.0).contains(&target) {
             return Err(Error::ParameterConflict(format!(
                 "target_recall must be between 0 and 1, not {target}"
             )));
         }
-        let truth = match table {
-            Some(table) => self.exact_top_k_of(table, queries, k, threads)?,
+        let truth = match rerank {
+            Some(r) => self.exact_top_k_of(r.table, queries, k, threads)?,
             None => self.exact_top_k(queries, k, threads)?,
         };
         let mut points = Vec::new();
         // A search returns k rows whatever its ef, so no ef below k is tried.
         let (mut low, mut ef) = (k.saturating_sub(1), k.max(1));
         let high = loop {
-            let point = self.measure(queries, &truth, k, ef, table)?;
+            let point = self.measure(queries, &truth, k, ef, rerank)?;
             let reached = point.recall >= target;
             points.push(point);
             if reached {
@@ -196,7 +197,7 @@ impl Hnsw {
         };
         while high - low > (high / 16).max(1) {
             let mid = (low + high) / 2;
-            let point = self.measure(queries, &truth, k, mid, table)?;
+            let point = self.measure(queries, &truth, k, mid, rerank)?;
             if point.recall >= target {
                 high = mid;
             } else {

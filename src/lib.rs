@@ -29,6 +29,6 @@ pub use filter::{FilterReport, FilterSettings, FilterStrategy, LabelFilter};
 pub use graph::{Hnsw, NodeId};
 pub use maintenance::{CompactStats, Health, LayerHealth, RetirementLog};
 pub use params::{Params, ParamsBuilder};
-pub use rerank::TableVectors;
+pub use rerank::{Rerank, TableVectors};
 pub use search::{Neighbor, SearchScratch};
 pub use vector_file::{VectorFile, VectorFileKind};

@@ -60,6 +60,14 @@ impl TableVectors {
     }
 }
 
+/// How a benchmark re-ranks a quantized index's answers: with the table's vectors, from k times
+/// `overfetch` candidates (0: the index's factor), as a query under `SET hnsw_overfetch` does.
+#[derive(Clone, Copy)]
+pub struct Rerank<'a> {
+    pub table: &'a TableVectors,
+    pub overfetch: usize,
+}
+
 /// Keeps the `k` smallest (distance, label) pairs, ascending; NaN distances sort last.
 fn keep_closest(mut scored: Vec<Neighbor>, k: usize) -> Vec<Neighbor> {
     // total_cmp puts positive NaN after every number.
@@ -135,16 +143,18 @@ impl Hnsw {
         Ok(keep_closest(scored, k))
     }
 
-    /// The index's candidates for `query` re-ranked with the table's vectors: the top `k` a
-    /// database reader returns (candidates the table lacks are skipped).
+    /// The index's candidates for `query` (k times `overfetch`, 0: the index's factor)
+    /// re-ranked with the table's vectors: the top `k` a database reader returns (candidates the
+    /// table lacks are skipped).
     pub fn search_reranked(
         &self,
         table: &TableVectors,
         query: &[f32],
         k: usize,
         ef: usize,
+        overfetch: usize,
     ) -> Result<Vec<Neighbor>> {
-        let hits = self.candidates(query, k, ef)?;
+        let hits = self.candidates_overfetched(query, k, ef, overfetch)?;
         let mut labels = Vec::with_capacity(hits.len());
         let mut vectors = Vec::with_capacity(hits.len() * self.dim());
         for hit in &hits {

@@ -340,31 +340,52 @@ fn index_recall(
 }
 
 #[test]
-fn an_int8_index_finds_the_exact_top_10_after_reranking() {
-    // 10k x 384 clustered, tight and loose, every metric: twice k candidates from the int8
-    // graph, re-ranked exactly, against exact search; then deletes, compaction and inserts
-    // outside the learned ranges (clamped, counted, still found).
+fn coded_indexes_find_the_exact_top_10_after_reranking() {
+    // 10k x 384 clustered, tight and loose, every metric: k x the default over-fetch candidates
+    // from the coded graph, re-ranked exactly, against exact search; and each code's memory.
     let (rows, dim) = (10_000, 384);
-    for metric in METRICS {
-        for spread in [0.5f32, 2.0] {
-            let (data, queries) = data_and_queries(metric, rows, dim, spread, 31);
-            let params = hnsw::Params::builder(metric, dim)
-                .quantization(Quantization::Int8)
-                .build()
-                .unwrap();
-            let index = hnsw::Hnsw::new(params).unwrap();
-            index.insert_numbered(&data, 0, 2).unwrap();
-            assert_eq!(index.len(), rows);
-            let recall = index_recall(&index, &data, &queries, dim, (10, 64), &|_| false);
-            println!(
-                "{metric:?} spread {spread}: int8 recall@10 at ef 64, default over-fetch {recall:.3}"
-            );
-            assert!(recall >= 0.95, "{metric:?} spread {spread}: {recall}");
-            let memory = index.memory_bytes() as f64 / rows as f64;
-            assert!(
-                memory < 0.4 * (4 * dim) as f64 + 300.0,
-                "{memory} bytes per row"
-            );
+    let f32_row = hnsw::Params::builder(MetricKind::L2sq, dim)
+        .build()
+        .unwrap()
+        .bytes_per_row() as f64;
+    for quantization in [Quantization::Int8, Quantization::Bit] {
+        for metric in METRICS {
+            // Inner product is the hard case for any graph (float32 too); 1-bit codes need a
+            // wider search there.
+            let ef = match (quantization, metric) {
+                (Quantization::Bit, MetricKind::Ip) => 512,
+                (Quantization::Bit, _) => 128,
+                _ => 64,
+            };
+            for spread in [0.5f32, 2.0] {
+                let (data, queries) = data_and_queries(metric, rows, dim, spread, 31);
+                let params = hnsw::Params::builder(metric, dim)
+                    .quantization(quantization)
+                    .build()
+                    .unwrap();
+                let index = hnsw::Hnsw::new(params).unwrap();
+                index.insert_numbered(&data, 0, 2).unwrap();
+                assert_eq!(index.len(), rows);
+                let recall = index_recall(&index, &data, &queries, dim, (10, ef), &|_| false);
+                println!(
+                    "{quantization:?} {metric:?} spread {spread}: recall@10 at ef {ef}, default \
+                     over-fetch {recall:.3}"
+                );
+                assert!(
+                    recall >= 0.95,
+                    "{quantization:?} {metric:?} spread {spread}: {recall}"
+                );
+                // Memory: the estimate callers reserve, and what the index holds.
+                let ratio = params.bytes_per_row() as f64 / f32_row;
+                let limit = if quantization == Quantization::Bit {
+                    0.15
+                } else {
+                    0.35
+                };
+                assert!(ratio <= limit, "{quantization:?}: {ratio:.3} of float32");
+                let memory = index.memory_bytes() as f64 / rows as f64;
+                assert!(memory <= 1.1 * limit * f32_row, "{memory} bytes per row");
+            }
         }
     }
 }
@@ -411,9 +432,20 @@ fn an_int8_index_keeps_working_through_deletes_compaction_and_drifting_inserts()
 
 /// An int8 index of `rows` rows of clustered data.
 fn int8_index(metric: MetricKind, rows: usize, dim: usize, seed: u64) -> (hnsw::Hnsw, Vec<f32>) {
+    coded_index(Quantization::Int8, metric, rows, dim, seed)
+}
+
+/// A coded index of `rows` rows of clustered data.
+fn coded_index(
+    quantization: Quantization,
+    metric: MetricKind,
+    rows: usize,
+    dim: usize,
+    seed: u64,
+) -> (hnsw::Hnsw, Vec<f32>) {
     let data = clustered(rows, dim, 8, seed);
     let params = hnsw::Params::builder(metric, dim)
-        .quantization(Quantization::Int8)
+        .quantization(quantization)
         .build()
         .unwrap();
     let index = hnsw::Hnsw::new(params).unwrap();
@@ -549,7 +581,7 @@ fn reranking_with_the_table_vectors_gives_exact_distances_and_truth() {
                 exact.iter().collect(),
                 "{metric:?}"
             );
-            let found = index.search_reranked(&table, query, 10, 64).unwrap();
+            let found = index.search_reranked(&table, query, 10, 64, 0).unwrap();
             let mut q = query.to_vec();
             m.prepare(&mut q).unwrap();
             for n in &found {
@@ -565,8 +597,12 @@ fn reranking_with_the_table_vectors_gives_exact_distances_and_truth() {
             hits += found.iter().filter(|n| want.contains(&n.label)).count();
         }
         let recall = hits as f64 / (truth.len() * 10) as f64;
+        let rerank = hnsw::Rerank {
+            table: &table,
+            overfetch: 0,
+        };
         let point = index
-            .measure(&queries, &truth, 10, 64, Some(&table))
+            .measure(&queries, &truth, 10, 64, Some(rerank))
             .unwrap();
         assert!(
             (point.recall - recall).abs() < 1e-9,
@@ -675,5 +711,117 @@ fn the_widest_int8_kernels_agree_with_the_plain_ones() {
             })
             .sum();
         assert!(close(Plain.code_dot(&l, &w, &a, &b), want as f32), "n {n}");
+    }
+}
+
+#[test]
+fn a_bit_index_round_trips_through_its_image_and_rejects_damage() {
+    // Version 5 with the centres in the meta part (the rotation's seed is the index's): the
+    // reloaded index answers identically, rewrites byte for byte and keeps taking rows.
+    use hnsw::format::{read_image, write_image};
+    for metric in METRICS {
+        let (index, data) = coded_index(Quantization::Bit, metric, 3_000, 48, 53);
+        for label in (0..3_000u64).step_by(7) {
+            index.delete(label);
+        }
+        let bytes = write_image(&index, 65_536).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 5);
+        assert_eq!((bytes[13], bytes[15]), (2, 8)); // bit, default over-fetch
+        let loaded = read_image(&bytes).unwrap();
+        assert_eq!(loaded.params(), index.params());
+        for query in data.chunks_exact(48).step_by(97) {
+            assert_eq!(
+                loaded.candidates(query, 10, 64).unwrap(),
+                index.candidates(query, 10, 64).unwrap()
+            );
+        }
+        assert_eq!(write_image(&loaded, 65_536).unwrap(), bytes);
+        loaded.insert(10_000, &data[48..96]).unwrap();
+        let near = loaded.candidates(&data[48..96], 2, 32).unwrap();
+        assert!(near.iter().any(|n| n.label == 10_000), "{metric:?}");
+    }
+    // Every flipped byte of a small image is rejected or provably ignored (page padding).
+    let (index, _) = coded_index(Quantization::Bit, MetricKind::L2sq, 60, 8, 63);
+    let bytes = write_image(&index, 4096).unwrap();
+    let mut bad = bytes.clone();
+    for pos in 0..bytes.len() {
+        bad[pos] ^= 0x5a;
+        let result = std::panic::catch_unwind(|| read_image(&bad).map(|_| ()));
+        if !matches!(result, Ok(Err(_))) {
+            let reread = read_image(&bad);
+            assert!(reread.is_ok(), "byte {pos} panicked");
+            assert_eq!(
+                write_image(&reread.unwrap(), 4096).unwrap(),
+                bytes,
+                "byte {pos} changed the index"
+            );
+        }
+        bad[pos] ^= 0x5a;
+    }
+}
+
+#[test]
+fn bit_codes_decode_and_compare_near_the_true_vectors() {
+    // What inserts and repairs use: the rotation's inverse, the decoded vector, and the
+    // code-to-code distance that chooses neighbours.
+    let dim = 96;
+    let rotation = Rotation::new(dim, 9);
+    let v = gaussian(1, dim, 4);
+    let mut rotated = vec![0.0; rotation.output_dim()];
+    rotation.apply(&v, &mut rotated);
+    let mut back = vec![0.0; dim];
+    rotation.invert(&rotated, &mut back);
+    for (a, b) in v.iter().zip(&back) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+    for metric in METRICS {
+        let m: &dyn Metric = metric.metric();
+        let mut data = clustered(2_000, dim, 8, 91);
+        for row in data.chunks_exact_mut(dim) {
+            m.prepare(row).unwrap();
+        }
+        let quantizer = BinaryQuantizer::train(metric, &data, dim, 8, 3).unwrap();
+        let codes: Vec<Vec<u8>> = data
+            .chunks_exact(dim)
+            .map(|row| {
+                let mut code = vec![0; quantizer.code_bytes()];
+                quantizer.encode(row, &mut code);
+                code
+            })
+            .collect();
+        // Decoded vectors are closer to their own row than the rows' typical distance apart.
+        let (mut own, mut other) = (0.0f64, 0.0f64);
+        let mut decoded = vec![0.0; dim];
+        for (i, code) in codes.iter().enumerate().take(200) {
+            quantizer.decode(code, &mut decoded);
+            let row = &data[i * dim..(i + 1) * dim];
+            let next = &data[(i + 1) * dim..(i + 2) * dim];
+            own += kernels().l2sq(&decoded, row) as f64;
+            other += kernels().l2sq(next, row) as f64;
+        }
+        assert!(own < 0.5 * other, "{metric:?}: {own} vs {other}");
+        // Code-to-code distances rank like the true ones (a noisy estimate at 96 dimensions, 128
+        // bits; 0 would be chance): the estimate's rank correlation with
+        // the exact distances from one row to 500 others.
+        let exact: Vec<f32> = (1..501)
+            .map(|j| m.distance(kernels(), &data[..dim], &data[j * dim..(j + 1) * dim]))
+            .collect();
+        let estimate: Vec<f32> = (1..501)
+            .map(|j| quantizer.distance_between(&codes[0], &codes[j]))
+            .collect();
+        let rank = |v: &[f32]| {
+            let mut order: Vec<usize> = (0..v.len()).collect();
+            order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
+            let mut r = vec![0.0; v.len()];
+            for (pos, &i) in order.iter().enumerate() {
+                r[i] = pos as f64;
+            }
+            r
+        };
+        let (re, rx) = (rank(&estimate), rank(&exact));
+        let n = re.len() as f64;
+        let d2: f64 = re.iter().zip(&rx).map(|(a, b)| (a - b) * (a - b)).sum();
+        let spearman = 1.0 - 6.0 * d2 / (n * (n * n - 1.0));
+        assert!(spearman > 0.8, "{metric:?}: rank correlation {spearman:.3}");
     }
 }

@@ -3,7 +3,7 @@
 use super::{slice, slice_mut, with_status, HnswRsIndex, HnswStatus};
 use crate::benchmark::BenchPoint;
 use crate::error::Error;
-use crate::rerank::TableVectors;
+use crate::rerank::{Rerank, TableVectors};
 
 /// The table's own vectors by row id, for exact answers over a quantized index (see
 /// `TableVectors`).
@@ -46,6 +46,11 @@ pub unsafe extern "C" fn hnsw_rs_table_vectors_free(table: *mut HnswRsTableVecto
 /// The table's vectors behind a nullable handle.
 unsafe fn table_ref<'a>(table: *const HnswRsTableVectors) -> Option<&'a TableVectors> {
     table.as_ref().map(|t| &t.0)
+}
+
+/// Re-ranking with the table's vectors (if any) from k times `overfetch` candidates.
+unsafe fn rerank_of<'a>(table: *const HnswRsTableVectors, overfetch: usize) -> Option<Rerank<'a>> {
+    table_ref(table).map(|table| Rerank { table, overfetch })
 }
 
 /// Label written where an exact answer has fewer than k rows.
@@ -112,7 +117,7 @@ pub unsafe extern "C" fn hnsw_rs_index_exact_top_k(
 
 /// Measures `count` queries at `ef` against exact answers `truth` (`count * k` labels from
 /// `hnsw_rs_index_exact_top_k`) into `*out`; a quantized index's answers are re-ranked with
-/// `table`'s vectors when it is not null.
+/// `table`'s vectors when it is not null, from k times `overfetch` candidates (0: the index's).
 ///
 /// # Safety
 /// As `hnsw_rs_index_exact_top_k`, with `truth` readable for `count * k` labels and `out` writable.
@@ -126,6 +131,7 @@ pub unsafe extern "C" fn hnsw_rs_index_measure(
     truth: *const u64,
     k: usize,
     ef: usize,
+    overfetch: usize,
     out: *mut HnswBenchPoint,
     status: *mut HnswStatus,
 ) {
@@ -145,7 +151,7 @@ pub unsafe extern "C" fn hnsw_rs_index_measure(
             &truth,
             k,
             ef,
-            table_ref(table),
+            rerank_of(table, overfetch),
         )?;
         *out = HnswBenchPoint::from(&point);
         Ok(())
@@ -176,7 +182,8 @@ pub unsafe extern "C" fn hnsw_rs_index_sample_queries(
 /// Finds the smallest ef reaching `target` recall@k on the queries; writes the measured points
 /// (at most `capacity`, ef ascending) to `points` and their number to `*point_count`; returns the
 /// ef, or 0 when no ef up to the tuning maximum reaches the target. With `table` (not null), the
-/// answers and a quantized index's re-ranking use its vectors.
+/// answers and a quantized index's re-ranking (of k times `overfetch` candidates, 0: the index's)
+/// use its vectors.
 ///
 /// # Safety
 /// `index` live; `table` live or null; `queries` readable for `count * dim`; `points` writable
@@ -191,6 +198,7 @@ pub unsafe extern "C" fn hnsw_rs_index_tune_ef(
     k: usize,
     target: f64,
     threads: usize,
+    overfetch: usize,
     points: *mut HnswBenchPoint,
     capacity: usize,
     point_count: *mut usize,
@@ -208,7 +216,7 @@ pub unsafe extern "C" fn hnsw_rs_index_tune_ef(
             k,
             target,
             threads,
-            table_ref(table),
+            rerank_of(table, overfetch),
         )?;
         let out = slice_mut(points, capacity);
         for (dst, p) in out.iter_mut().zip(&measured) {

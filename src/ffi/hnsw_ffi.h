@@ -197,7 +197,7 @@ void hnsw_rs_index_exact_top_k(const struct HnswRsIndex *index,
 
 /// Measures `count` queries at `ef` against exact answers `truth` (`count * k` labels from
 /// `hnsw_rs_index_exact_top_k`) into `*out`; a quantized index's answers are re-ranked with
-/// `table`'s vectors when it is not null.
+/// `table`'s vectors when it is not null, from k times `overfetch` candidates (0: the index's).
 ///
 /// # Safety
 /// As `hnsw_rs_index_exact_top_k`, with `truth` readable for `count * k` labels and `out` writable.
@@ -208,6 +208,7 @@ void hnsw_rs_index_measure(const struct HnswRsIndex *index,
                            const uint64_t *truth,
                            size_t k,
                            size_t ef,
+                           size_t overfetch,
                            struct HnswBenchPoint *out,
                            struct HnswStatus *status);
 
@@ -225,7 +226,8 @@ size_t hnsw_rs_index_sample_queries(const struct HnswRsIndex *index,
 /// Finds the smallest ef reaching `target` recall@k on the queries; writes the measured points
 /// (at most `capacity`, ef ascending) to `points` and their number to `*point_count`; returns the
 /// ef, or 0 when no ef up to the tuning maximum reaches the target. With `table` (not null), the
-/// answers and a quantized index's re-ranking use its vectors.
+/// answers and a quantized index's re-ranking (of k times `overfetch` candidates, 0: the index's)
+/// use its vectors.
 ///
 /// # Safety
 /// `index` live; `table` live or null; `queries` readable for `count * dim`; `points` writable
@@ -237,6 +239,7 @@ size_t hnsw_rs_index_tune_ef(const struct HnswRsIndex *index,
                              size_t k,
                              double target,
                              size_t threads,
+                             size_t overfetch,
                              struct HnswBenchPoint *points,
                              size_t capacity,
                              size_t *point_count,

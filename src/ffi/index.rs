@@ -86,14 +86,6 @@ fn to_params(p: &HnswParams) -> crate::Result<Params> {
     let quantization = Quantization::from_code(p.quantization).ok_or_else(|| {
         Error::ParameterConflict(format!("unknown quantization code {}", p.quantization))
     })?;
-    if quantization == Quantization::Bit {
-        // The core's 1-bit codes cannot yet choose neighbours among themselves (see `train`).
-        return Err(Error::Choice {
-            name: "quantization",
-            value: "bit".into(),
-            choices: "'f32' or 'int8' in this build ('bit' is not available yet)",
-        });
-    }
     b = b.quantization(quantization);
     if p.overfetch != 0 {
         b = b.overfetch(unsigned("overfetch", p.overfetch, 1, OVERFETCH_MAX)?);

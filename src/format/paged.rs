@@ -17,8 +17,8 @@
 //! upper    for each non-free slot with level > 0, in slot order, for each layer 1..=level:
 //!          count u32 and m × u32 links
 //! header   0 magic "DKHNSWP\x1a"  8 version u32  12 metric u8  13 quantization u8 (0 f32,
-//!          1 int8; version 5)  14 code ranges follow u8 (version 5)  15 overfetch u8 (version
-//!          5; zero in version 4)
+//!          1 int8, 2 bit; version 5)  14 u8: int8 code ranges follow (0/1), bit: centres
+//!          (0 untrained; version 5)  15 overfetch u8 (version 5; zero in version 4)
 //!          16 dim  20 M  24 M0  28 ef_construction  32 ef_search  36 slots      (u32 each)
 //!          40 seed u64  48 entry slot u32 (u32::MAX when empty)  52 top layer u32
 //!          56 page_size u32  60 meta pages  64 node pages  68 vector pages  72 upper pages
@@ -45,7 +45,7 @@ use crate::distance::MetricKind;
 use crate::error::{Error, Result};
 use crate::graph::{Codec, Hnsw, FREE, MAX_LEVEL, MAX_SLOTS, NONE};
 use crate::params::Params;
-use crate::quantize::{Quantization, ScalarQuantizer};
+use crate::quantize::{BinaryQuantizer, Quantization, ScalarQuantizer};
 use std::sync::atomic::Ordering;
 
 /// Identifies a paged index image.
@@ -213,13 +213,6 @@ pub struct ImageWriter {
 impl ImageWriter {
     /// Plans the image of `index` with pages of `page_size` bytes.
     pub fn new(index: &Hnsw, page_size: usize) -> Result<ImageWriter> {
-        if index.params.quantization == Quantization::Bit {
-            return Err(Error::Choice {
-                name: "quantization of a stored index",
-                value: index.params.quantization.name().into(),
-                choices: "'f32' or 'int8' in this build",
-            });
-        }
         if !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&page_size) {
             return Err(Error::Corrupt(format!(
                 "page size {page_size} is outside {MIN_PAGE_SIZE}..={MAX_PAGE_SIZE}"
@@ -329,7 +322,7 @@ impl ImageWriter {
         out.extend_from_slice(&[
             p.metric.code(),
             p.quantization.code(),
-            u8::from(!codec.is_empty()),
+            codec_flag(index),
             if coded { p.overfetch as u8 } else { 0 },
         ]);
         for v in [p.dim, p.m, p.m0, p.ef_construction, p.ef_search, g.slots] {
@@ -450,6 +443,15 @@ fn vector_record(index: &Hnsw, id: u32, out: &mut Vec<u8>) {
     }
 }
 
+/// Header byte 14: whether int8 ranges follow (0/1), or how many bit centres (0: untrained).
+fn codec_flag(index: &Hnsw) -> u8 {
+    match index.codec() {
+        Some(Codec::Int8(_)) => 1,
+        Some(Codec::Bit(quantizer)) => (quantizer.parts().0.len() / index.params.dim) as u8,
+        _ => 0,
+    }
+}
+
 /// The code ranges of a trained int8 index (lower bounds, then steps), else nothing.
 fn codec_block(index: &Hnsw) -> Vec<u8> {
     match index.codec() {
@@ -461,6 +463,13 @@ fn codec_block(index: &Hnsw) -> Vec<u8> {
                 .flat_map(|x| x.to_le_bytes())
                 .collect()
         }
+        // The rotation's seed is the index's (header), so the centres define the codes.
+        Some(Codec::Bit(quantizer)) => quantizer
+            .parts()
+            .0
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -536,20 +545,28 @@ impl ImageReader {
         let quantization = match (version, h[13]) {
             (_, 0) => Quantization::F32,
             (5.., 1) => Quantization::Int8,
+            (5.., 2) => Quantization::Bit,
             (_, code) => {
                 return Err(Error::Corrupt(format!(
                     "unknown quantization code {code} in version {version}"
                 )))
             }
         };
-        let has_codec = h[14] == 1;
+        // Byte 14: int8 ranges follow (1) or not (0); a bit index's number of centres.
+        let codec_units = h[14] as usize;
+        let has_codec = codec_units > 0;
         // Byte 15 is a coded index's over-fetch factor (1..=OVERFETCH_MAX), zero for float32.
         let overfetch_ok = if quantization == Quantization::F32 {
             h[15] == 0
         } else {
             (1..=crate::params::OVERFETCH_MAX).contains(&(h[15] as usize))
         };
-        if h[14] > 1 || (has_codec && quantization == Quantization::F32) || !overfetch_ok {
+        let units_ok = match quantization {
+            Quantization::F32 => codec_units == 0,
+            Quantization::Int8 => codec_units <= 1,
+            Quantization::Bit => codec_units <= crate::graph::BIT_CENTRES,
+        };
+        if !units_ok || !overfetch_ok {
             return Err(Error::Corrupt(format!(
                 "invalid code-range flags {:?} for {}",
                 &h[13..16],
@@ -589,7 +606,11 @@ impl ImageReader {
                 "{upper_len} bytes of upper lists is too many for {slots} slots"
             )));
         }
-        let codec_len = if has_codec { 8 * params.dim } else { 0 };
+        let codec_len = match quantization {
+            _ if !has_codec => 0,
+            Quantization::Bit => 4 * codec_units * params.dim,
+            _ => 8 * params.dim,
+        };
         let vector_record = quantization.code_bytes(params.dim);
         let geometry = Geometry::new(
             page_size,
@@ -724,12 +745,19 @@ impl ImageReader {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
                 .collect();
-            let (lower, step) = floats.split_at(p.dim);
-            let quantizer = ScalarQuantizer::from_parts(lower.to_vec(), step.to_vec())?;
-            index.install_codec(Codec::Int8(quantizer))?;
+            let codec = if p.quantization == Quantization::Bit {
+                Codec::Bit(BinaryQuantizer::from_parts(
+                    p.metric, p.dim, floats, p.seed,
+                )?)
+            } else {
+                let (lower, step) = floats.split_at(p.dim);
+                Codec::Int8(ScalarQuantizer::from_parts(lower.to_vec(), step.to_vec())?)
+            };
+            index.install_codec(codec)?;
         } else if p.quantization != Quantization::F32 && slots > 0 {
             return Err(Error::Corrupt(format!(
-                "an int8 index with {slots} slots has no code ranges"
+                "a {} index with {slots} slots has no code ranges",
+                p.quantization.name()
             )));
         }
         let node = |id: usize| &self.nodes[id * g.node_record..(id + 1) * g.node_record];

@@ -1,17 +1,39 @@
 //! How a graph keeps its vectors and measures distances to them: float32 vectors through the
-//! metric's kernel, or `int8` codes ([`ScalarQuantizer`]) whose per-dimension ranges are learned
-//! from the first batch inserted. Searches and inserts see only [`Query`], [`Hnsw::dist_to`] and
-//! [`Hnsw::dist_between`].
+//! metric's kernel, `int8` codes ([`ScalarQuantizer`]) whose per-dimension ranges are learned
+//! from the first batch inserted, or `bit` codes ([`BinaryQuantizer`]) on centres learned from
+//! it. Searches and inserts see only [`Query`], [`Hnsw::dist_to`] and [`Hnsw::dist_between`].
 
 use super::Hnsw;
 use crate::error::{Error, Result};
-use crate::quantize::{Quantization, ScalarQuantizer, ScalarQuery};
+use crate::quantize::{BinaryQuantizer, BinaryQuery, Quantization, ScalarQuantizer, ScalarQuery};
+
+/// Centres a `bit` index learns (k-means over its first batch).
+pub(crate) const BIT_CENTRES: usize = 64;
 
 /// The stored form of vectors, fixed once the first vector is stored.
 #[derive(Clone, Debug)]
 pub(crate) enum Codec {
     F32,
     Int8(ScalarQuantizer),
+    Bit(BinaryQuantizer),
+}
+
+/// A query's prepared form for a coded index.
+#[derive(Clone, Debug)]
+pub(crate) enum Codes {
+    Int8(ScalarQuery),
+    Bit(BinaryQuery),
+}
+
+impl Codes {
+    /// Estimated distance from the query to the vector `code` stands for.
+    #[inline(always)]
+    pub(crate) fn distance(&self, code: &[u8]) -> f32 {
+        match self {
+            Codes::Int8(q) => q.distance(code),
+            Codes::Bit(q) => q.distance(code),
+        }
+    }
 }
 
 /// A query in the form distances to stored nodes need: its stored-form floats (normalized for
@@ -19,7 +41,7 @@ pub(crate) enum Codec {
 #[derive(Clone, Debug, Default)]
 pub struct Query {
     pub(crate) floats: Vec<f32>,
-    pub(crate) codes: Option<ScalarQuery>,
+    pub(crate) codes: Option<Codes>,
 }
 
 impl Query {
@@ -57,13 +79,13 @@ impl Hnsw {
         let codec = match self.params.quantization {
             Quantization::F32 => Codec::F32,
             Quantization::Int8 => Codec::Int8(ScalarQuantizer::train(&prepared, dim)?),
-            Quantization::Bit => {
-                return Err(Error::Choice {
-                    name: "quantization",
-                    value: "bit".into(),
-                    choices: "'f32' or 'int8' in this build",
-                })
-            }
+            Quantization::Bit => Codec::Bit(BinaryQuantizer::train(
+                self.params.metric,
+                &prepared,
+                dim,
+                BIT_CENTRES,
+                self.params.seed,
+            )?),
         };
         let _ = self.codec.set(codec);
         Ok(())
@@ -79,7 +101,10 @@ impl Hnsw {
     /// Fills `q.codes` for the prepared floats in `q.floats` (nothing for float32).
     pub(crate) fn prepare_codes(&self, q: &mut Query) {
         q.codes = match self.codec.get() {
-            Some(Codec::Int8(quantizer)) => Some(quantizer.prepare(self.params.metric, &q.floats)),
+            Some(Codec::Int8(quantizer)) => Some(Codes::Int8(
+                quantizer.prepare(self.params.metric, &q.floats),
+            )),
+            Some(Codec::Bit(quantizer)) => Some(Codes::Bit(quantizer.prepare(&q.floats))),
             _ => None,
         };
     }
@@ -112,6 +137,9 @@ impl Hnsw {
                 self.store.code(a),
                 self.store.code(b),
             ),
+            Some(Codec::Bit(quantizer)) => {
+                quantizer.distance_between(self.store.code(a), self.store.code(b))
+            }
             _ => self.dist.eval(self.store.vector(a), self.store.vector(b)),
         }
     }
@@ -128,6 +156,10 @@ impl Hnsw {
                         .fetch_add(clamped as u64, std::sync::atomic::Ordering::Relaxed);
                 }
             }
+            Some(Codec::Bit(quantizer)) => {
+                out.resize(quantizer.code_bytes(), 0);
+                quantizer.encode(floats, out);
+            }
             // Native byte order: `NodeStore::vector` reads them back as floats in place.
             _ => out.extend(floats.iter().flat_map(|x| x.to_ne_bytes())),
         }
@@ -138,6 +170,10 @@ impl Hnsw {
         out.clear();
         match self.codec.get() {
             Some(Codec::Int8(quantizer)) => {
+                out.resize(self.params.dim, 0.0);
+                quantizer.decode(self.store.code(id), out);
+            }
+            Some(Codec::Bit(quantizer)) => {
                 out.resize(self.params.dim, 0.0);
                 quantizer.decode(self.store.code(id), out);
             }

@@ -8,8 +8,8 @@ mod codec;
 mod labels;
 mod nodes;
 
-pub(crate) use codec::Codec;
 pub use codec::Query;
+pub(crate) use codec::{Codec, BIT_CENTRES};
 pub use nodes::{NodeId, MAX_SLOTS};
 pub(crate) use nodes::{NodeStore, COPY, DELETED, FREE, HAS_COPIES, MAX_LEVEL, NONE, RETIRED};
 

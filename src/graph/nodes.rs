@@ -37,6 +37,8 @@ const LEVEL_SHIFT: u32 = 8;
 /// the neighbour heuristic kept, closest first (see `Hnsw::connect`). Not stored in images.
 const PRUNED_SHIFT: u32 = 16;
 const RECORD_ALIGN: usize = 64;
+/// Codes shorter than this are packed after the links (see `RecordLayout::new`).
+const SHORT_CODE: usize = 128;
 /// Most cache lines of a vector to prefetch; the hardware prefetcher streams the rest.
 const PREFETCH_LINES: usize = 8;
 
@@ -68,9 +70,15 @@ impl RecordLayout {
         // flags (4) + layer-0 count (4) + m0 links, then label, upper pointer, vector (or code).
         let label = (8 + 4 * m0).next_multiple_of(8);
         let upper = label + 8;
-        // Vectors start on a cache line so a 512-byte vector touches 8 lines, not 9.
-        let vector = (upper + 8).next_multiple_of(64);
-        let size = (vector + code_bytes).next_multiple_of(RECORD_ALIGN);
+        // Vectors start on a cache line so a 512-byte vector touches 8 lines, not 9; a short code
+        // (bit) follows the links directly and the record is padded to 8 bytes only: cache-line
+        // padding would take a bit index's 100k x 384 records from 232 to 320 bytes.
+        let (vector, align) = if code_bytes >= SHORT_CODE {
+            ((upper + 8).next_multiple_of(64), RECORD_ALIGN)
+        } else {
+            (upper + 8, 8)
+        };
+        let size = (vector + code_bytes).next_multiple_of(align);
         RecordLayout {
             size,
             label,
@@ -409,12 +417,14 @@ mod tests {
 
     #[test]
     fn records_are_aligned_for_simd_and_atomics() {
-        for (dim, m0) in [(1, 4), (3, 32), (128, 32), (384, 48), (1000, 2048)] {
-            let l = RecordLayout::new(4 * dim, m0);
-            assert!(l.size.is_multiple_of(RECORD_ALIGN));
-            assert!(l.vector.is_multiple_of(64));
+        for (bytes, m0) in [(4, 4), (12, 32), (74, 32), (384, 32), (512, 32), (1536, 48)] {
+            let l = RecordLayout::new(bytes, m0);
+            // Long vectors start on a cache line; short codes only keep 8-byte alignment.
+            let align = if bytes >= SHORT_CODE { RECORD_ALIGN } else { 8 };
+            assert!(l.size.is_multiple_of(align));
+            assert!(l.vector.is_multiple_of(align));
             assert!(l.label >= 8 + 4 * m0 && l.label.is_multiple_of(8));
-            assert!(l.vector + 4 * dim <= l.size);
+            assert!(l.vector + bytes <= l.size && l.size - (l.vector + bytes) < align);
         }
     }
 }

@@ -13,26 +13,50 @@ use crate::distance::MetricKind;
 use crate::error::{Error, Result};
 use crate::hash::mix64;
 use std::cell::OnceCell;
+use std::sync::Arc;
 
 /// Bytes after the bits: |x - c| and <ō, o> as little-endian f32, the centre as u16.
 pub(crate) const FACTOR_BYTES: usize = 10;
 /// Lloyd iterations when learning the centres.
 const KMEANS_ROUNDS: usize = 8;
 
-/// The centres and rotation codes are made with.
+/// The centres and rotation codes are made with (shared: queries keep a handle to it).
 #[derive(Clone, Debug)]
 pub struct BinaryQuantizer {
+    inner: Arc<Inner>,
+}
+
+/// What a quantizer holds: its definition, and tables derived from it for code-to-code
+/// estimates.
+#[derive(Debug)]
+pub struct Inner {
     metric: MetricKind,
     dim: usize,
     /// Row-major centres.
     centres: Vec<f32>,
     rotation: Rotation,
     seed: u64,
+    /// Per centre: the partial-sum table of its rotated form (as a query's, see `table`).
+    centre_tables: Vec<CentreTable>,
+    /// Per pair of centres (row-major): squared distance and inner product.
+    centre_l2: Vec<f32>,
+    centre_dot: Vec<f32>,
+}
+
+impl std::ops::Deref for BinaryQuantizer {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
 }
 
 fn l2sq(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
+    crate::distance::l2sq(a, b)
 }
+
+/// Rows k-means learns from at most: 64 per centre is plenty, and a build's first batch can be
+/// the whole table (10k x 384 spent a third of its build time in k-means over all of it).
+const KMEANS_ROWS_PER_CENTRE: usize = 64;
 
 impl BinaryQuantizer {
     /// Learns up to `centres` centres from `sample` (row-major, `dim` floats per row, stored form:
@@ -50,8 +74,23 @@ impl BinaryQuantizer {
                 got: sample.len(),
             });
         }
+        let all_rows = sample.len() / dim;
+        let count = centres.clamp(1, all_rows.min(u16::MAX as usize));
+        // Evenly spaced rows of a large sample.
+        let keep = (count * KMEANS_ROWS_PER_CENTRE).min(all_rows);
+        let thinned: Vec<f32>;
+        let sample = if keep < all_rows {
+            thinned = (0..keep)
+                .flat_map(|i| {
+                    let row = i * all_rows / keep;
+                    sample[row * dim..(row + 1) * dim].iter().copied()
+                })
+                .collect();
+            &thinned[..]
+        } else {
+            sample
+        };
         let rows = sample.len() / dim;
-        let count = centres.clamp(1, rows.min(u16::MAX as usize));
         // Seeded distinct starting rows, then Lloyd rounds; an emptied centre keeps its place.
         let mut order: Vec<usize> = (0..rows).collect();
         order.sort_by_key(|&i| mix64(seed ^ i as u64));
@@ -99,12 +138,36 @@ impl BinaryQuantizer {
                 centres[i]
             )));
         }
+        let rotation = Rotation::new(dim, seed);
+        let count = centres.len() / dim;
+        let padded = rotation.output_dim();
+        let mut rotated = vec![0.0; padded];
+        let centre_tables = centres
+            .chunks_exact(dim)
+            .map(|c| {
+                rotation.apply(c, &mut rotated);
+                CentreTable::of(&rotated)
+            })
+            .collect();
+        let mut centre_l2 = vec![0.0; count * count];
+        let mut centre_dot = vec![0.0; count * count];
+        for (a, ca) in centres.chunks_exact(dim).enumerate() {
+            for (b, cb) in centres.chunks_exact(dim).enumerate() {
+                centre_l2[a * count + b] = l2sq(ca, cb);
+                centre_dot[a * count + b] = ca.iter().zip(cb).map(|(x, y)| x * y).sum();
+            }
+        }
         Ok(BinaryQuantizer {
-            metric,
-            dim,
-            centres,
-            rotation: Rotation::new(dim, seed),
-            seed,
+            inner: Arc::new(Inner {
+                metric,
+                dim,
+                centres,
+                rotation,
+                seed,
+                centre_tables,
+                centre_l2,
+                centre_dot,
+            }),
         })
     }
 
@@ -155,40 +218,118 @@ impl BinaryQuantizer {
     }
 
     /// Prepares `query` (stored form) for distance estimates to codes.
-    pub fn prepare<'a>(&'a self, query: &[f32]) -> BinaryQuery<'a> {
+    pub fn prepare(&self, query: &[f32]) -> BinaryQuery {
         assert_eq!(query.len(), self.dim, "bit query length");
+        // The rotation is linear, R(q - c) = Rq - Rc: one rotation of q serves every centre, whose
+        // table is Rq's minus the centre's own (made once per quantizer), on first use. Rotating
+        // q - c per centre made a bit search 5x slower than a float32 one.
+        let mut y = vec![0.0; self.rotation.output_dim()];
+        self.rotation.apply(query, &mut y);
+        let constants = self
+            .centres
+            .chunks_exact(self.dim)
+            .map(|c| match self.metric {
+                MetricKind::L2sq | MetricKind::Cosine => l2sq(query, c),
+                MetricKind::Ip => query.iter().zip(c).map(|(q, c)| q * c).sum(),
+            })
+            .collect();
+        let centres = self.centre_tables.len();
         BinaryQuery {
-            quantizer: self,
-            query: query.to_vec(),
-            tables: (0..self.centres.len() / self.dim)
-                .map(|_| OnceCell::new())
-                .collect(),
+            quantizer: self.clone(),
+            table: CentreTable::of(&y),
+            constants,
+            centred: (0..centres).map(|_| OnceCell::new()).collect(),
         }
     }
 
-    /// The partial-sum table of `query` relative to centre `c`.
-    fn table(&self, query: &[f32], c: usize) -> CentreTable {
-        let centre = &self.centres[c * self.dim..(c + 1) * self.dim];
-        let padded = self.rotation.output_dim();
-        // y: the rotated vector whose inner product with each o is estimated.
-        // Cosine of unit vectors is half their squared L2 distance: centring the query too keeps
-        // the estimator's error small near the centre (estimating <x - c, q> uncentred missed a
-        // third of the top 10 at 4x re-ranking on clustered data).
-        let (source, constant): (Vec<f32>, f32) = match self.metric {
-            MetricKind::L2sq | MetricKind::Cosine => (
-                query.iter().zip(centre).map(|(q, c)| q - c).collect(),
-                l2sq(query, centre),
-            ),
-            MetricKind::Ip => (
-                query.to_vec(),
-                query.iter().zip(centre).map(|(q, c)| q * c).sum(),
-            ),
+    /// The parts of a code: its bits, |x - c|, <ō, o> and its centre.
+    fn split<'c>(&self, code: &'c [u8]) -> (&'c [u8], f32, f32, usize) {
+        let bits = self.rotation.output_dim() / 8;
+        assert_eq!(code.len(), bits + FACTOR_BYTES, "bit code length");
+        let norm = f32::from_le_bytes(code[bits..bits + 4].try_into().unwrap());
+        let agreement = f32::from_le_bytes(code[bits + 4..bits + 8].try_into().unwrap());
+        let c = u16::from_le_bytes(code[bits + 8..bits + 10].try_into().unwrap()) as usize;
+        (&code[..bits], norm, agreement, c)
+    }
+
+    /// Estimated distance between the vectors two codes stand for (for choosing neighbours).
+    /// With x = c + n u (u a unit vector): the angle between u_a and u_b from the share of
+    /// differing bits (a random rotation makes the signs disagree with probability angle / pi),
+    /// and <c, u> for either centre by the query estimator <Rc, ō> / <ō, o>.
+    pub fn distance_between(&self, a: &[u8], b: &[u8]) -> f32 {
+        let (bits_a, na, agree_a, ca) = self.split(a);
+        let (bits_b, nb, agree_b, cb) = self.split(b);
+        let count = self.centres.len() / self.dim;
+        if ca >= count || cb >= count {
+            return f32::INFINITY; // a centre this quantizer does not have: never near
+        }
+        let differing: u32 = bits_a
+            .iter()
+            .zip(bits_b)
+            .map(|(x, y)| (x ^ y).count_ones())
+            .sum();
+        let cos = (std::f32::consts::PI * differing as f32 / (8 * bits_a.len()) as f32).cos();
+        let scale = 1.0 / (self.rotation.output_dim() as f32).sqrt();
+        // <c_j, u> of a code (bits, agreement) for centre j.
+        let along = |j: usize, bits: &[u8], agreement: f32| {
+            self.centre_tables[j].inner(bits) * scale / agreement
         };
-        let mut y = vec![0.0; padded];
-        self.rotation.apply(&source, &mut y);
+        match self.metric {
+            MetricKind::L2sq | MetricKind::Cosine => {
+                let mut d = na * na + nb * nb - 2.0 * na * nb * cos;
+                if ca != cb {
+                    let gap_a = along(ca, bits_a, agree_a) - along(cb, bits_a, agree_a);
+                    let gap_b = along(ca, bits_b, agree_b) - along(cb, bits_b, agree_b);
+                    d += self.centre_l2[ca * count + cb] + 2.0 * na * gap_a - 2.0 * nb * gap_b;
+                }
+                let d = d.max(0.0);
+                if self.metric == MetricKind::Cosine {
+                    0.5 * d
+                } else {
+                    d
+                }
+            }
+            MetricKind::Ip => {
+                let dot = self.centre_dot[ca * count + cb]
+                    + na * along(cb, bits_a, agree_a)
+                    + nb * along(ca, bits_b, agree_b)
+                    + na * nb * cos;
+                -dot
+            }
+        }
+    }
+
+    /// The vector a code stands for, as well as one bit per dimension tells: c + |x - c| <ō, o>
+    /// R^-1 ō (the part of o along ō).
+    pub fn decode(&self, code: &[u8], out: &mut [f32]) {
+        let (bits, norm, agreement, c) = self.split(code);
+        assert_eq!(out.len(), self.dim, "bit decode output length");
+        let padded = self.rotation.output_dim();
+        let value = norm * agreement / (padded as f32).sqrt();
+        let signs: Vec<f32> = (0..padded)
+            .map(|i| {
+                if bits[i / 8] >> (i % 8) & 1 == 1 {
+                    value
+                } else {
+                    -value
+                }
+            })
+            .collect();
+        self.rotation.invert(&signs, out);
+        if let Some(centre) = self.centres.chunks_exact(self.dim).nth(c) {
+            for (o, x) in out.iter_mut().zip(centre) {
+                *o += x;
+            }
+        }
+    }
+}
+
+impl CentreTable {
+    /// The table of a rotated vector y (padded length).
+    fn of(y: &[f32]) -> CentreTable {
         // <ō, y> = (2 * sum of y over set bits - sum y) / sqrt(D); the table gives the first sum.
         let total: f32 = y.iter().sum();
-        let mut sums = vec![0.0f32; padded / 4 * 16];
+        let mut sums = vec![0.0f32; y.len() / 4 * 16];
         for (nibble, entries) in sums.chunks_exact_mut(16).enumerate() {
             let ys = &y[nibble * 4..nibble * 4 + 4];
             for pattern in 1..16usize {
@@ -196,11 +337,32 @@ impl BinaryQuantizer {
                 entries[pattern] = entries[pattern & (pattern - 1)] + ys[low];
             }
         }
+        CentreTable { sums, total }
+    }
+
+    /// The table of y - z, from the tables of y and z.
+    fn minus(&self, other: &CentreTable) -> CentreTable {
         CentreTable {
-            sums,
-            total,
-            constant,
+            sums: self
+                .sums
+                .iter()
+                .zip(&other.sums)
+                .map(|(a, b)| a - b)
+                .collect(),
+            total: self.total - other.total,
         }
+    }
+
+    /// sqrt(D) <ō, y> for the code `bits`: 2 * (sum of y over set bits) - sum of y.
+    #[inline]
+    fn inner(&self, bits: &[u8]) -> f32 {
+        let mut acc = [0.0f32; 4];
+        for (i, &byte) in bits.iter().enumerate() {
+            let base = i * 32;
+            acc[i % 2] += self.sums[base + (byte & 15) as usize];
+            acc[2 + i % 2] += self.sums[base + 16 + (byte >> 4) as usize];
+        }
+        2.0 * acc.iter().sum::<f32>() - self.total
     }
 }
 
@@ -223,45 +385,42 @@ struct CentreTable {
     sums: Vec<f32>,
     /// Sum of y.
     total: f32,
-    /// |q - c|^2 (L2 and cosine), <q, c> (inner product).
-    constant: f32,
 }
 
 /// A query prepared for distance estimates to `bit` codes (one thread's).
 #[derive(Clone, Debug)]
-pub struct BinaryQuery<'a> {
-    quantizer: &'a BinaryQuantizer,
-    query: Vec<f32>,
-    tables: Vec<OnceCell<CentreTable>>,
+pub struct BinaryQuery {
+    quantizer: BinaryQuantizer,
+    /// The table of the rotated query.
+    table: CentreTable,
+    /// Per centre: |q - c|^2 (L2, cosine) or <q, c> (inner product).
+    constants: Vec<f32>,
+    /// Per centre, made on first use (L2, cosine): the table of R(q - c), Rq's minus Rc's.
+    centred: Vec<OnceCell<CentreTable>>,
 }
 
-impl BinaryQuery<'_> {
+impl BinaryQuery {
     /// Estimated distance from the query to the vector `code` stands for.
     pub fn distance(&self, code: &[u8]) -> f32 {
-        let q = self.quantizer;
-        let bits = q.rotation.output_dim() / 8;
-        assert_eq!(code.len(), bits + FACTOR_BYTES, "bit code length");
-        let norm = f32::from_le_bytes(code[bits..bits + 4].try_into().unwrap());
-        let agreement = f32::from_le_bytes(code[bits + 4..bits + 8].try_into().unwrap());
-        let c = u16::from_le_bytes(code[bits + 8..bits + 10].try_into().unwrap()) as usize;
-        let Some(slot) = self.tables.get(c) else {
+        let q = &self.quantizer;
+        let (bits, norm, agreement, c) = q.split(code);
+        let Some(&constant) = self.constants.get(c) else {
             return f32::INFINITY; // a centre this quantizer does not have: never near
         };
-        let table = slot.get_or_init(|| q.table(&self.query, c));
-        let mut acc = [0.0f32; 4];
-        for (i, &byte) in code[..bits].iter().enumerate() {
-            let base = i * 32;
-            acc[i % 2] += table.sums[base + (byte & 15) as usize];
-            acc[2 + i % 2] += table.sums[base + 16 + (byte >> 4) as usize];
-        }
-        let set_sum = acc.iter().sum::<f32>();
         let scale = 1.0 / (q.rotation.output_dim() as f32).sqrt();
+        // sqrt(D) <ō, y> with y = R(q - c) (L2, cosine) or Rq (inner product).
+        let inner = match q.metric {
+            MetricKind::L2sq | MetricKind::Cosine => self.centred[c]
+                .get_or_init(|| self.table.minus(&q.centre_tables[c]))
+                .inner(bits),
+            MetricKind::Ip => self.table.inner(bits),
+        };
         // <x - c, y> ≈ |x - c| * <ō, y> / <ō, o>.
-        let estimate = norm * (2.0 * set_sum - table.total) * scale / agreement;
+        let estimate = norm * inner * scale / agreement;
         match q.metric {
-            MetricKind::L2sq => norm * norm + table.constant - 2.0 * estimate,
-            MetricKind::Ip => -(table.constant + estimate),
-            MetricKind::Cosine => 0.5 * (norm * norm + table.constant - 2.0 * estimate),
+            MetricKind::L2sq => norm * norm + constant - 2.0 * estimate,
+            MetricKind::Ip => -(constant + estimate),
+            MetricKind::Cosine => 0.5 * (norm * norm + constant - 2.0 * estimate),
         }
     }
 }

@@ -233,7 +233,8 @@ static void Measure(ClientContext &context, const MeasureBindData &bind, Measure
 	auto threads = index.SchedulerThreads();
 	if (bind.kind == MeasureKind::TUNE) {
 		vector<HnswBenchPoint> points;
-		auto chosen = graph.TuneEf(table_handle, state.queries, bind.k, bind.target, threads, points);
+		auto chosen = graph.TuneEf(table_handle, state.queries, bind.k, bind.target, threads,
+		                           EffectiveOverfetch(context), points);
 		for (auto &point : points) {
 			state.rows.push_back(PointRow(point, count, bind.k, Value::BOOLEAN(chosen != 0 && point.ef == chosen)));
 		}
@@ -242,8 +243,9 @@ static void Measure(ClientContext &context, const MeasureBindData &bind, Measure
 	auto truth = graph.ExactTopK(table_handle, state.queries, bind.k, threads);
 	auto truth_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
 	for (auto ef : bind.efs) {
-		state.rows.push_back(PointRow(graph.Measure(table_handle, state.queries, truth, bind.k, ef), count, bind.k,
-		                              Value::DOUBLE(truth_ms)));
+		state.rows.push_back(
+		    PointRow(graph.Measure(table_handle, state.queries, truth, bind.k, ef, EffectiveOverfetch(context)), count,
+		             bind.k, Value::DOUBLE(truth_ms)));
 	}
 }
 

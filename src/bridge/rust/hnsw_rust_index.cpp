@@ -205,11 +205,11 @@ vector<uint64_t> RustIndex::ExactTopK(const HnswRsTableVectors *table, const vec
 }
 
 HnswBenchPoint RustIndex::Measure(const HnswRsTableVectors *table, const vector<float> &queries,
-                                  const vector<uint64_t> &truth, idx_t k, idx_t ef) const {
+                                  const vector<uint64_t> &truth, idx_t k, idx_t ef, idx_t overfetch) const {
 	auto count = truth.size() / k;
 	HnswBenchPoint point{};
 	CoreStatus status;
-	hnsw_rs_index_measure(handle, table, queries.data(), count, truth.data(), k, ef, &point, status.Out());
+	hnsw_rs_index_measure(handle, table, queries.data(), count, truth.data(), k, ef, overfetch, &point, status.Out());
 	status.Check("search at ef " + std::to_string(ef));
 	return point;
 }
@@ -225,13 +225,13 @@ vector<float> RustIndex::SampleQueries(idx_t count, uint64_t seed) const {
 }
 
 idx_t RustIndex::TuneEf(const HnswRsTableVectors *table, const vector<float> &queries, idx_t k, double target,
-                        idx_t threads, vector<HnswBenchPoint> &points) const {
+                        idx_t threads, idx_t overfetch, vector<HnswBenchPoint> &points) const {
 	auto dim = NumericCast<idx_t>(Params().dim);
 	// Doubling from k to the maximum, then halving the gap: a few dozen points at most.
 	points.assign(64, HnswBenchPoint{});
 	size_t measured = 0;
 	CoreStatus status;
-	auto ef = hnsw_rs_index_tune_ef(handle, table, queries.data(), queries.size() / dim, k, target, threads,
+	auto ef = hnsw_rs_index_tune_ef(handle, table, queries.data(), queries.size() / dim, k, target, threads, overfetch,
 	                                points.data(), points.size(), &measured, status.Out());
 	status.Check("hnsw_tune");
 	points.resize(measured);

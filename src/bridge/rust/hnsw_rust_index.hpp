@@ -78,10 +78,10 @@ public:
 	vector<uint64_t> ExactTopK(const HnswRsTableVectors *table, const vector<float> &queries, idx_t k,
 	                           idx_t threads) const;
 	//! Recall@k against `truth` (from ExactTopK), distances per query and the latency of single
-	//! searches at `ef`, run one after another; with `table`, a quantized index's answers are
-	//! re-ranked with its vectors, as a query's are.
+	//! searches at `ef`, run one after another; with `table`, a quantized index's answers (k times
+	//! `overfetch` candidates, 0: the index's) are re-ranked with its vectors, as a query's are.
 	HnswBenchPoint Measure(const HnswRsTableVectors *table, const vector<float> &queries, const vector<uint64_t> &truth,
-	                       idx_t k, idx_t ef) const;
+	                       idx_t k, idx_t ef, idx_t overfetch) const;
 	//! The k of `labels` (their `vectors` row-major) closest to `q` by exact distance, closest first.
 	idx_t Rerank(const float *q, idx_t dim, const vector<uint64_t> &labels, const vector<float> &vectors, idx_t k,
 	             vector<row_t> &row_ids, vector<float> &distances) const;
@@ -90,7 +90,7 @@ public:
 	//! The smallest ef reaching `target` recall@k (0: none up to the tuning maximum) and every
 	//! point measured on the way, ef ascending.
 	idx_t TuneEf(const HnswRsTableVectors *table, const vector<float> &queries, idx_t k, double target, idx_t threads,
-	             vector<HnswBenchPoint> &points) const;
+	             idx_t overfetch, vector<HnswBenchPoint> &points) const;
 	//! Compacts deleted nodes once they are worth it (any, if `force`) with up to `threads`
 	//! threads; returns the slots freed. The caller holds exclusive access.
 	idx_t CompactIfDue(idx_t threads, bool force);
