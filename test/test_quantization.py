@@ -123,8 +123,10 @@ def test_memory_and_info_against_f32(con):
     assert extension == sum(row[3] for row in info.values())
 
 
-def test_hnsw_search_reranks_with_the_table(con):
-    con.execute("CREATE INDEX ix ON items USING HNSW (v) WITH (metric = 'cosine', quantization = 'int8')")
+@pytest.mark.parametrize("quantization", ["int8", "bit"])
+def test_hnsw_search_reranks_with_the_table(con, quantization):
+    con.execute(f"CREATE INDEX ix ON items USING HNSW (v) WITH (metric = 'cosine', quantization = '{quantization}')")
+    con.execute(f"SET hnsw_ef_search = {EF[quantization]['cosine']}")
     total = 0.0
     for q in QUERIES[:20]:
         rows = con.execute(f"SELECT row_id, distance FROM hnsw_search('ix', {literal(q)}, {K})").fetchall()
@@ -223,12 +225,13 @@ def test_inserts_beyond_the_learned_ranges_are_clamped_and_found(con):
     assert own >= 195 and total / 200 >= 0.95, (own, total / 200)
 
 
-def test_deletes_compaction_filter_and_lateral(con):
-    con.execute("CREATE INDEX ix ON items USING HNSW (v) WITH (quantization = 'int8')")
+@pytest.mark.parametrize("quantization", ["int8", "bit"])
+def test_deletes_compaction_filter_and_lateral(con, quantization):
+    con.execute(f"CREATE INDEX ix ON items USING HNSW (v) WITH (quantization = '{quantization}')")
     con.execute("DELETE FROM items WHERE id % 3 = 0")
     con.execute("PRAGMA hnsw_compact_index('ix')")
     live = np.array([i for i in range(N) if i % 3 != 0])
-    con.execute("SET hnsw_ef_search = 64")
+    con.execute(f"SET hnsw_ef_search = {EF[quantization]['l2sq']}")
     total = 0.0
     for q in QUERIES[:20]:
         ids = [r[0] for r in top_k(con, "array_distance", q)[1]]
