@@ -263,7 +263,7 @@ fn quantization_names_parse_and_size_their_codes() {
     );
     assert_eq!(Quantization::F32.code_bytes(384), 1536);
     assert_eq!(Quantization::Int8.code_bytes(384), 384);
-    assert_eq!(Quantization::Bit.code_bytes(384), 64 + 10);
+    assert_eq!(Quantization::Bit.code_bytes(384), 64 + 14);
     let bit = BinaryQuantizer::train(MetricKind::L2sq, &gaussian(10, 384, 1), 384, 4, 1).unwrap();
     assert_eq!(bit.code_bytes(), Quantization::Bit.code_bytes(384));
 }

@@ -12,11 +12,12 @@ use super::rotation::Rotation;
 use crate::distance::MetricKind;
 use crate::error::{Error, Result};
 use crate::hash::mix64;
-use std::cell::OnceCell;
+use crate::quantize::kernels::Int8Kernels;
 use std::sync::Arc;
 
-/// Bytes after the bits: |x - c| and <ō, o> as little-endian f32, the centre as u16.
-pub(crate) const FACTOR_BYTES: usize = 10;
+/// Bytes after the bits: |x - c|, <ō, o> and sqrt(D) <ō, Rc> (the code's own centre's term, so
+/// distances need no per-centre table) as little-endian f32, the centre as u16.
+pub(crate) const FACTOR_BYTES: usize = 14;
 /// Lloyd iterations when learning the centres.
 const KMEANS_ROUNDS: usize = 8;
 
@@ -41,6 +42,8 @@ pub struct Inner {
     /// Per pair of centres (row-major): squared distance and inner product.
     centre_l2: Vec<f32>,
     centre_dot: Vec<f32>,
+    /// cos(pi h / D) for h differing bits of D (the angle estimate between two codes).
+    cosines: Vec<f32>,
 }
 
 impl std::ops::Deref for BinaryQuantizer {
@@ -167,6 +170,9 @@ impl BinaryQuantizer {
                 centre_tables,
                 centre_l2,
                 centre_dot,
+                cosines: (0..=padded)
+                    .map(|h| (std::f32::consts::PI * h as f32 / padded as f32).cos())
+                    .collect(),
             }),
         })
     }
@@ -212,17 +218,19 @@ impl BinaryQuantizer {
         } else {
             1.0
         };
+        let own = self.centre_tables[c].inner(&out[..bits]);
         out[bits..bits + 4].copy_from_slice(&norm.to_le_bytes());
         out[bits + 4..bits + 8].copy_from_slice(&agreement.to_le_bytes());
-        out[bits + 8..bits + 10].copy_from_slice(&(c as u16).to_le_bytes());
+        out[bits + 8..bits + 12].copy_from_slice(&own.to_le_bytes());
+        out[bits + 12..bits + 14].copy_from_slice(&(c as u16).to_le_bytes());
     }
 
     /// Prepares `query` (stored form) for distance estimates to codes.
     pub fn prepare(&self, query: &[f32]) -> BinaryQuery {
         assert_eq!(query.len(), self.dim, "bit query length");
-        // The rotation is linear, R(q - c) = Rq - Rc: one rotation of q serves every centre, whose
-        // table is Rq's minus the centre's own (made once per quantizer), on first use. Rotating
-        // q - c per centre made a bit search 5x slower than a float32 one.
+        // The rotation is linear, R(q - c) = Rq - Rc: one rotation of q serves every centre, and
+        // each code carries its centre's term. Rotating q - c per centre made a bit search 5x
+        // slower than a float32 one.
         let mut y = vec![0.0; self.rotation.output_dim()];
         self.rotation.apply(query, &mut y);
         let constants = self
@@ -233,23 +241,25 @@ impl BinaryQuantizer {
                 MetricKind::Ip => query.iter().zip(c).map(|(q, c)| q * c).sum(),
             })
             .collect();
-        let centres = self.centre_tables.len();
         BinaryQuery {
             quantizer: self.clone(),
             table: CentreTable::of(&y),
             constants,
-            centred: (0..centres).map(|_| OnceCell::new()).collect(),
         }
     }
 
-    /// The parts of a code: its bits, |x - c|, <ō, o> and its centre.
-    fn split<'c>(&self, code: &'c [u8]) -> (&'c [u8], f32, f32, usize) {
+    /// The parts of a code.
+    fn split<'c>(&self, code: &'c [u8]) -> Parts<'c> {
         let bits = self.rotation.output_dim() / 8;
         assert_eq!(code.len(), bits + FACTOR_BYTES, "bit code length");
-        let norm = f32::from_le_bytes(code[bits..bits + 4].try_into().unwrap());
-        let agreement = f32::from_le_bytes(code[bits + 4..bits + 8].try_into().unwrap());
-        let c = u16::from_le_bytes(code[bits + 8..bits + 10].try_into().unwrap()) as usize;
-        (&code[..bits], norm, agreement, c)
+        let f32_at = |at: usize| f32::from_le_bytes(code[at..at + 4].try_into().unwrap());
+        Parts {
+            bits: &code[..bits],
+            norm: f32_at(bits),
+            agreement: f32_at(bits + 4),
+            own: f32_at(bits + 8),
+            centre: u16::from_le_bytes(code[bits + 12..bits + 14].try_into().unwrap()) as usize,
+        }
     }
 
     /// Estimated distance between the vectors two codes stand for (for choosing neighbours).
@@ -257,30 +267,32 @@ impl BinaryQuantizer {
     /// differing bits (a random rotation makes the signs disagree with probability angle / pi),
     /// and <c, u> for either centre by the query estimator <Rc, ō> / <ō, o>.
     pub fn distance_between(&self, a: &[u8], b: &[u8]) -> f32 {
-        let (bits_a, na, agree_a, ca) = self.split(a);
-        let (bits_b, nb, agree_b, cb) = self.split(b);
+        let (a, b) = (self.split(a), self.split(b));
         let count = self.centres.len() / self.dim;
-        if ca >= count || cb >= count {
+        if a.centre >= count || b.centre >= count {
             return f32::INFINITY; // a centre this quantizer does not have: never near
         }
-        let differing: u32 = bits_a
+        let differing: u32 = a
+            .bits
             .iter()
-            .zip(bits_b)
+            .zip(b.bits)
             .map(|(x, y)| (x ^ y).count_ones())
             .sum();
-        let cos = (std::f32::consts::PI * differing as f32 / (8 * bits_a.len()) as f32).cos();
+        let cos = self.cosines[(differing as usize).min(self.cosines.len() - 1)];
         let scale = 1.0 / (self.rotation.output_dim() as f32).sqrt();
-        // <c_j, u> of a code (bits, agreement) for centre j.
-        let along = |j: usize, bits: &[u8], agreement: f32| {
-            self.centre_tables[j].inner(bits) * scale / agreement
+        // <c_j, u> of a code for the other code's centre j (its own centre's is stored).
+        let across = |j: usize, code: &Parts| {
+            self.centre_tables[j].inner(code.bits) * scale / code.agreement
         };
+        let pair = a.centre * count + b.centre;
         match self.metric {
             MetricKind::L2sq | MetricKind::Cosine => {
+                let (na, nb) = (a.norm, b.norm);
                 let mut d = na * na + nb * nb - 2.0 * na * nb * cos;
-                if ca != cb {
-                    let gap_a = along(ca, bits_a, agree_a) - along(cb, bits_a, agree_a);
-                    let gap_b = along(ca, bits_b, agree_b) - along(cb, bits_b, agree_b);
-                    d += self.centre_l2[ca * count + cb] + 2.0 * na * gap_a - 2.0 * nb * gap_b;
+                if a.centre != b.centre {
+                    let gap_a = a.own * scale / a.agreement - across(b.centre, &a);
+                    let gap_b = across(a.centre, &b) - b.own * scale / b.agreement;
+                    d += self.centre_l2[pair] + 2.0 * na * gap_a - 2.0 * nb * gap_b;
                 }
                 let d = d.max(0.0);
                 if self.metric == MetricKind::Cosine {
@@ -290,10 +302,10 @@ impl BinaryQuantizer {
                 }
             }
             MetricKind::Ip => {
-                let dot = self.centre_dot[ca * count + cb]
-                    + na * along(cb, bits_a, agree_a)
-                    + nb * along(ca, bits_b, agree_b)
-                    + na * nb * cos;
+                let dot = self.centre_dot[pair]
+                    + a.norm * across(b.centre, &a)
+                    + b.norm * across(a.centre, &b)
+                    + a.norm * b.norm * cos;
                 -dot
             }
         }
@@ -302,7 +314,13 @@ impl BinaryQuantizer {
     /// The vector a code stands for, as well as one bit per dimension tells: c + |x - c| <ō, o>
     /// R^-1 ō (the part of o along ō).
     pub fn decode(&self, code: &[u8], out: &mut [f32]) {
-        let (bits, norm, agreement, c) = self.split(code);
+        let Parts {
+            bits,
+            norm,
+            agreement,
+            centre: c,
+            ..
+        } = self.split(code);
         assert_eq!(out.len(), self.dim, "bit decode output length");
         let padded = self.rotation.output_dim();
         let value = norm * agreement / (padded as f32).sqrt();
@@ -327,42 +345,16 @@ impl BinaryQuantizer {
 impl CentreTable {
     /// The table of a rotated vector y (padded length).
     fn of(y: &[f32]) -> CentreTable {
-        // <ō, y> = (2 * sum of y over set bits - sum y) / sqrt(D); the table gives the first sum.
-        let total: f32 = y.iter().sum();
-        let mut sums = vec![0.0f32; y.len() / 4 * 16];
-        for (nibble, entries) in sums.chunks_exact_mut(16).enumerate() {
-            let ys = &y[nibble * 4..nibble * 4 + 4];
-            for pattern in 1..16usize {
-                let low = pattern.trailing_zeros() as usize;
-                entries[pattern] = entries[pattern & (pattern - 1)] + ys[low];
-            }
-        }
-        CentreTable { sums, total }
-    }
-
-    /// The table of y - z, from the tables of y and z.
-    fn minus(&self, other: &CentreTable) -> CentreTable {
         CentreTable {
-            sums: self
-                .sums
-                .iter()
-                .zip(&other.sums)
-                .map(|(a, b)| a - b)
-                .collect(),
-            total: self.total - other.total,
+            y: y.to_vec(),
+            total: y.iter().sum(),
         }
     }
 
     /// sqrt(D) <ō, y> for the code `bits`: 2 * (sum of y over set bits) - sum of y.
     #[inline]
     fn inner(&self, bits: &[u8]) -> f32 {
-        let mut acc = [0.0f32; 4];
-        for (i, &byte) in bits.iter().enumerate() {
-            let base = i * 32;
-            acc[i % 2] += self.sums[base + (byte & 15) as usize];
-            acc[2 + i % 2] += self.sums[base + 16 + (byte >> 4) as usize];
-        }
-        2.0 * acc.iter().sum::<f32>() - self.total
+        2.0 * Int8Kernels::Best.masked_sum(&self.y, bits) - self.total
     }
 }
 
@@ -378,11 +370,23 @@ fn nearest(centres: &[f32], dim: usize, v: &[f32]) -> usize {
     best.0
 }
 
-/// A query's view of one centre.
+/// A code's parts.
+struct Parts<'c> {
+    bits: &'c [u8],
+    /// |x - c|.
+    norm: f32,
+    /// <ō, o>.
+    agreement: f32,
+    /// sqrt(D) <ō, Rc> for the code's own centre c.
+    own: f32,
+    centre: usize,
+}
+
+/// A rotated vector's view for inner products with codes.
 #[derive(Clone, Debug)]
 struct CentreTable {
-    /// Sums of y over each 4-bit pattern, 16 per nibble of the code.
-    sums: Vec<f32>,
+    /// The rotated vector.
+    y: Vec<f32>,
     /// Sum of y.
     total: f32,
 }
@@ -395,28 +399,26 @@ pub struct BinaryQuery {
     table: CentreTable,
     /// Per centre: |q - c|^2 (L2, cosine) or <q, c> (inner product).
     constants: Vec<f32>,
-    /// Per centre, made on first use (L2, cosine): the table of R(q - c), Rq's minus Rc's.
-    centred: Vec<OnceCell<CentreTable>>,
 }
 
 impl BinaryQuery {
     /// Estimated distance from the query to the vector `code` stands for.
     pub fn distance(&self, code: &[u8]) -> f32 {
         let q = &self.quantizer;
-        let (bits, norm, agreement, c) = q.split(code);
-        let Some(&constant) = self.constants.get(c) else {
+        let code = q.split(code);
+        let Some(&constant) = self.constants.get(code.centre) else {
             return f32::INFINITY; // a centre this quantizer does not have: never near
         };
         let scale = 1.0 / (q.rotation.output_dim() as f32).sqrt();
-        // sqrt(D) <ō, y> with y = R(q - c) (L2, cosine) or Rq (inner product).
+        // sqrt(D) <ō, y> with y = R(q - c) = Rq - Rc (L2, cosine; Rc's term is in the code) or
+        // y = Rq (inner product).
         let inner = match q.metric {
-            MetricKind::L2sq | MetricKind::Cosine => self.centred[c]
-                .get_or_init(|| self.table.minus(&q.centre_tables[c]))
-                .inner(bits),
-            MetricKind::Ip => self.table.inner(bits),
+            MetricKind::L2sq | MetricKind::Cosine => self.table.inner(code.bits) - code.own,
+            MetricKind::Ip => self.table.inner(code.bits),
         };
         // <x - c, y> ≈ |x - c| * <ō, y> / <ō, o>.
-        let estimate = norm * inner * scale / agreement;
+        let norm = code.norm;
+        let estimate = norm * inner * scale / code.agreement;
         match q.metric {
             MetricKind::L2sq => norm * norm + constant - 2.0 * estimate,
             MetricKind::Ip => -(constant + estimate),
