@@ -677,9 +677,9 @@ fn the_overfetch_factor_is_stored_and_a_session_may_override_it() {
 }
 
 #[test]
-fn the_widest_int8_kernels_agree_with_the_plain_ones() {
+fn the_widest_code_kernels_agree_with_the_plain_ones() {
     // Best runs the AVX2+FMA build where the CPU has it; Plain is the fallback everywhere else.
-    use hnsw::quantize::kernels::Int8Kernels::{Best, Plain};
+    use hnsw::quantize::kernels::CodeKernels::{Best, Plain};
     let mut rng = Rng::new(81);
     for n in [1, 7, 8, 9, 31, 384, 385, 768] {
         let floats =
@@ -699,6 +699,15 @@ fn the_widest_int8_kernels_agree_with_the_plain_ones() {
             Best.code_dot(&l, &w, &a, &b),
             Plain.code_dot(&l, &w, &a, &b)
         ));
+        // The bit codes' masked sum: y over the set bits of n / 8 bytes.
+        let y: Vec<f32> = (0..8 * n).map(|_| rng.gaussian()).collect();
+        let masked = Plain.masked_sum(&y, &a);
+        assert!(close(Best.masked_sum(&y, &a), masked));
+        let want: f64 = (0..8 * n)
+            .filter(|&i| a[i / 8] >> (i % 8) & 1 == 1)
+            .map(|i| y[i] as f64)
+            .sum();
+        assert!(close(masked, want as f32), "n {n}");
         // And the plain ones are the sums they name.
         let want: f64 = (0..n)
             .map(|i| w[i] as f64 * (at[i] as f64 - a[i] as f64).powi(2))

@@ -12,7 +12,7 @@ use super::rotation::Rotation;
 use crate::distance::MetricKind;
 use crate::error::{Error, Result};
 use crate::hash::mix64;
-use crate::quantize::kernels::Int8Kernels;
+use crate::quantize::kernels::CodeKernels;
 use std::sync::Arc;
 
 /// Bytes after the bits: |x - c|, <ō, o> and sqrt(D) <ō, Rc> (the code's own centre's term, so
@@ -354,7 +354,7 @@ impl CentreTable {
     /// sqrt(D) <ō, y> for the code `bits`: 2 * (sum of y over set bits) - sum of y.
     #[inline]
     fn inner(&self, bits: &[u8]) -> f32 {
-        2.0 * Int8Kernels::Best.masked_sum(&self.y, bits) - self.total
+        2.0 * CodeKernels::Best.masked_sum(&self.y, bits) - self.total
     }
 }
 

@@ -1,6 +1,6 @@
-//! Code kernels (int8, and the 1-bit codes' masked sum). Each has one plain body, compiled twice: for the baseline target (the
-//! fallback) and with AVX2+FMA, chosen once at run time, so the vectorizer converts and multiplies
-//! eight lanes at a time where the CPU can. Measured on 50k x 384 clustered rows (2 threads): the
+//! Code kernels: int8 distances and the 1-bit codes' masked sum. Each has one plain body,
+//! compiled twice: for the baseline target (the fallback) and with AVX2+FMA, chosen once at run
+//! time, so the vectorizer converts and multiplies eight lanes at a time where the CPU can. Measured on 50k x 384 clustered rows (2 threads): the
 //! baseline-only kernels built an int8 index 1.2x slower than float32.
 
 use std::sync::OnceLock;
@@ -145,17 +145,17 @@ fn use_avx2() -> bool {
 
 /// The kernels: `Plain` always, `Best` the widest the CPU runs (what the index uses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Int8Kernels {
+pub enum CodeKernels {
     Plain,
     Best,
 }
 
-impl Int8Kernels {
+impl CodeKernels {
     /// Sum of `w[i] * (at[i] - c[i])^2` over the shortest input.
     #[inline]
     pub fn weighted_l2(self, at: &[f32], w: &[f32], c: &[u8]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if self == Int8Kernels::Best && use_avx2() {
+        if self == CodeKernels::Best && use_avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
             return unsafe { avx2::weighted_l2(at, w, c) };
         }
@@ -166,7 +166,7 @@ impl Int8Kernels {
     #[inline]
     pub fn weighted_sum(self, w: &[f32], c: &[u8]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if self == Int8Kernels::Best && use_avx2() {
+        if self == CodeKernels::Best && use_avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
             return unsafe { avx2::weighted_sum(w, c) };
         }
@@ -177,7 +177,7 @@ impl Int8Kernels {
     #[inline]
     pub fn code_l2(self, w: &[f32], a: &[u8], b: &[u8]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if self == Int8Kernels::Best && use_avx2() {
+        if self == CodeKernels::Best && use_avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
             return unsafe { avx2::code_l2(w, a, b) };
         }
@@ -188,7 +188,7 @@ impl Int8Kernels {
     #[inline]
     pub fn masked_sum(self, y: &[f32], bits: &[u8]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if self == Int8Kernels::Best && use_avx2() {
+        if self == CodeKernels::Best && use_avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
             return unsafe { avx2::masked_sum(y, bits) };
         }
@@ -199,7 +199,7 @@ impl Int8Kernels {
     #[inline]
     pub fn code_dot(self, l: &[f32], s: &[f32], a: &[u8], b: &[u8]) -> f32 {
         #[cfg(target_arch = "x86_64")]
-        if self == Int8Kernels::Best && use_avx2() {
+        if self == CodeKernels::Best && use_avx2() {
             // SAFETY: the CPU has AVX2 and FMA.
             return unsafe { avx2::code_dot(l, s, a, b) };
         }

@@ -4,7 +4,7 @@
 
 use crate::distance::MetricKind;
 use crate::error::{Error, Result};
-use crate::quantize::kernels::Int8Kernels;
+use crate::quantize::kernels::CodeKernels;
 
 /// Share of a dimension's sampled range added on each side before it is cut into steps. The
 /// sample is small (the rows a build links first, about one in M), so later rows exceed its
@@ -124,9 +124,9 @@ impl ScalarQuantizer {
         assert_eq!(a.len(), self.dim(), "int8 code length");
         assert_eq!(b.len(), self.dim(), "int8 code length");
         match metric {
-            MetricKind::L2sq => Int8Kernels::Best.code_l2(&self.step2, a, b),
+            MetricKind::L2sq => CodeKernels::Best.code_l2(&self.step2, a, b),
             MetricKind::Ip | MetricKind::Cosine => {
-                let dot = Int8Kernels::Best.code_dot(&self.lower, &self.step, a, b);
+                let dot = CodeKernels::Best.code_dot(&self.lower, &self.step, a, b);
                 if metric == MetricKind::Cosine {
                     1.0 - dot
                 } else {
@@ -182,11 +182,11 @@ impl ScalarQuery {
         match self {
             ScalarQuery::Squared { at, weight } => {
                 assert_eq!(code.len(), at.len(), "int8 code length");
-                Int8Kernels::Best.weighted_l2(at, weight, code)
+                CodeKernels::Best.weighted_l2(at, weight, code)
             }
             ScalarQuery::Linear { offset, weight } => {
                 assert_eq!(code.len(), weight.len(), "int8 code length");
-                offset + Int8Kernels::Best.weighted_sum(weight, code)
+                offset + CodeKernels::Best.weighted_sum(weight, code)
             }
         }
     }
