@@ -295,3 +295,20 @@ def test_bad_overfetch_setting(con):
     for value in (0, 65, -1):
         with pytest.raises(duckdb.Error, match=f"hnsw_overfetch must be between 1 and 64, not {value}"):
             con.execute(f"SET hnsw_overfetch = {value}")
+
+
+@pytest.mark.parametrize("quantization", ["int8", "bit"])
+def test_a_distance_bound_returns_the_exact_plans_rows(con, quantization):
+    # Codes only estimate distances, so they cannot decide a bound: the rows within it are the
+    # exact plan's, however few (none, some, or more than k).
+    from vector_rows import exact_plan
+
+    con.execute(f"CREATE INDEX ix ON items USING HNSW (v) WITH (quantization = '{quantization}')")
+    q = QUERIES[0]
+    d = np.sort(METRICS["l2sq"][1](DATA, q))
+    for radius, k in ((float(d[0]) * 0.5, 10), (float(d[3]), 10), (float(d[40]), 10), (float(d[40]), 100)):
+        sql = (f"SELECT id, array_distance(v, {literal(q)}) AS d FROM items WHERE tag <> 3 AND "
+               f"array_distance(v, {literal(q)}) < {radius} ORDER BY d LIMIT {k}")
+        assert "HNSW_INDEX_SCAN" in con.execute("EXPLAIN " + sql).fetchall()[0][1]
+        got = con.execute(sql).fetchall()
+        assert got == exact_plan(con, sql), (quantization, radius, k)

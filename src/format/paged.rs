@@ -555,11 +555,12 @@ impl ImageReader {
         // Byte 14: int8 ranges follow (1) or not (0); a bit index's number of centres.
         let codec_units = h[14] as usize;
         let has_codec = codec_units > 0;
-        // Byte 15 is a coded index's over-fetch factor (1..=OVERFETCH_MAX), zero for float32.
+        // Byte 15 is a coded index's over-fetch factor (1..=OVERFETCH_MAX; 0, from images written
+        // before it was stored, means the default), zero for float32.
         let overfetch_ok = if quantization == Quantization::F32 {
             h[15] == 0
         } else {
-            (1..=crate::params::OVERFETCH_MAX).contains(&(h[15] as usize))
+            (h[15] as usize) <= crate::params::OVERFETCH_MAX
         };
         let units_ok = match quantization {
             Quantization::F32 => codec_units == 0,
@@ -582,10 +583,10 @@ impl ImageReader {
             ef_search: u32_at(32) as usize,
             seed: u64_at(40),
             quantization,
-            overfetch: if quantization == Quantization::F32 {
-                1
-            } else {
-                h[15] as usize
+            overfetch: match (quantization, h[15]) {
+                (Quantization::F32, _) => 1,
+                (_, 0) => quantization.default_overfetch(),
+                (_, stored) => stored as usize,
             },
         };
         params
@@ -756,8 +757,13 @@ impl ImageReader {
             index.install_codec(codec)?;
         } else if p.quantization != Quantization::F32 && slots > 0 {
             return Err(Error::Corrupt(format!(
-                "a {} index with {slots} slots has no code ranges",
-                p.quantization.name()
+                "a {} index with {slots} slots has no {}",
+                p.quantization.name(),
+                if p.quantization == Quantization::Bit {
+                    "centres"
+                } else {
+                    "code ranges"
+                }
             )));
         }
         let node = |id: usize| &self.nodes[id * g.node_record..(id + 1) * g.node_record];

@@ -70,9 +70,10 @@ impl RecordLayout {
         // flags (4) + layer-0 count (4) + m0 links, then label, upper pointer, vector (or code).
         let label = (8 + 4 * m0).next_multiple_of(8);
         let upper = label + 8;
-        // Vectors start on a cache line so a 512-byte vector touches 8 lines, not 9; a short code
-        // (bit) follows the links directly and the record is padded to 8 bytes only: cache-line
-        // padding would take a bit index's 100k x 384 records from 232 to 320 bytes.
+        // Vectors start on a cache line so a 512-byte vector touches 8 lines, not 9; a vector or
+        // code under 128 bytes (bit codes, int8 below 128 dimensions, float32 below 32) follows
+        // the links directly and the record is padded to 8 bytes only: cache-line padding would
+        // take a 384-d bit index's records from 232 to 320 bytes.
         let (vector, align) = if code_bytes >= SHORT_CODE {
             ((upper + 8).next_multiple_of(64), RECORD_ALIGN)
         } else {

@@ -26,7 +26,9 @@ pub struct Health {
     /// Searchable rows (neither deleted nor retired) that a search for their own vector does not
     /// return, however large its ef: rows the layer-0 lists do not reach from the entry point
     /// (which relinking repairs) nor from where that search's descent of the upper layers lands.
-    /// (A row linked on upper layers only is one: searches descend those greedily.)
+    /// (A row linked on upper layers only is one: searches descend those greedily.) A close
+    /// estimate: rows layer 0 reaches from the entry point are taken as found, and rows left when
+    /// the walk's budget runs out are counted.
     pub unreachable: u64,
     pub live: u64,
     pub deleted: u64,

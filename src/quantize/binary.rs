@@ -4,9 +4,9 @@
 //! vector scaled to unit length) and the centre's number. For a float query the estimator
 //! <o, y> ≈ <ō, y> / <ō, o> is unbiased for any vector y, which gives every metric's distance
 //! from inner products. Its error grows with |x - c| |q - c|, hence local centres: one global
-//! mean left clustered data with errors as large as the gaps between near neighbours. The bits
-//! are read through a table of partial sums built per query and centre on first use (16 entries
-//! per 4 bits), so a distance costs one table lookup per 4 dimensions.
+//! mean left clustered data with errors as large as the gaps between near neighbours. A query is
+//! rotated once; a distance is one masked sum of the rotated query over the code's set bits
+//! (`CodeKernels::masked_sum`), the code carrying its own centre's term.
 
 use super::rotation::Rotation;
 use crate::distance::MetricKind;
@@ -37,7 +37,7 @@ pub struct Inner {
     centres: Vec<f32>,
     rotation: Rotation,
     seed: u64,
-    /// Per centre: the partial-sum table of its rotated form (as a query's, see `table`).
+    /// Per centre: its rotated form (for the terms codes of other centres need).
     centre_tables: Vec<CentreTable>,
     /// Per pair of centres (row-major): squared distance and inner product.
     centre_l2: Vec<f32>,

@@ -68,14 +68,13 @@ impl Rotation {
     }
 }
 
-/// In-place unnormalized Walsh-Hadamard transform of a power-of-two-long slice.
 impl Rotation {
     /// The inverse: `y` (padded length) rotated back, its first `dim()` values into `out`.
     pub fn invert(&self, y: &[f32], out: &mut [f32]) {
         assert_eq!(y.len(), self.padded, "rotation inverse input length");
         assert_eq!(out.len(), self.dim, "rotation inverse output length");
-        // Each round is D H / sqrt(n) after the signs S: its inverse is S H / sqrt(n) (H is
-        // symmetric and H H = n), applied in reverse round order.
+        // Each round is H / sqrt(n) after the signs S: its inverse is S H / sqrt(n) (H is
+        // symmetric and H H = n), the rounds in reverse order.
         let mut x = y.to_vec();
         let scale = 1.0 / (self.padded as f32).sqrt();
         for round in self.signs.chunks_exact(self.padded).rev() {
@@ -88,6 +87,7 @@ impl Rotation {
     }
 }
 
+/// In-place unnormalized Walsh-Hadamard transform of a power-of-two-long slice.
 fn hadamard(x: &mut [f32]) {
     let n = x.len();
     let mut h = 1;

@@ -110,12 +110,13 @@ idx_t RustIndex::Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row
 	return found;
 }
 
-//! Rows a search for k at `ef` answers with, at most: k times the over-fetch factor, plus half as
-//! many and the retired rows (the core's candidates_kept), never over three times max(that, ef).
+//! Rows a search for k at `ef` answers with, at most: K = k times the over-fetch factor, plus
+//! max(K / 2, 4) and the retired rows (at most ef; the core's candidates_kept).
 static idx_t CandidateCap(const RustIndex &index, idx_t k, idx_t ef, idx_t overfetch) {
 	auto params = index.Params();
 	auto factor = params.quantization == 0 ? 1 : (overfetch ? overfetch : NumericCast<idx_t>(params.overfetch));
-	return 3 * MaxValue(k * factor, ef);
+	auto wanted = k * factor;
+	return MaxValue(wanted, ef) + MaxValue<idx_t>(wanted / 2, 4) + ef;
 }
 
 idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, idx_t overfetch,

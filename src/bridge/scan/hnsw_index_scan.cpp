@@ -244,21 +244,26 @@ private:
 		report = HnswFilterReport{};
 		report.matches = rows.committed.size() + rows.local.size();
 		bool searched = false;
+		bool bounded = bind.max_distance < std::numeric_limits<float>::infinity();
 		if (query) {
 			auto handle = ReadScanIndex(bind);
 			auto &index = *handle->operator->();
 			auto ef = EffectiveEf(context, 0, index, bind.k);
-			try {
-				index.Graph().CandidatesFiltered(query, index.Dimensions(), bind.k, ef, rows.committed,
-				                                 bind.max_distance, FilterSettingsFor(context), row_ids, report);
-				searched = true;
-				report.matches += rows.local.size();
-			} catch (InvalidInputException &) {
-				// A query vector the index cannot search (NaN, or zero under cosine): every
-				// matching row is a candidate, as in the exact plan.
+			// A quantized index's distances are estimates: they cannot prove a row outside a
+			// distance bound, so every matching row is a candidate (the exact answer's rows).
+			bool estimates = index.Graph().Params().quantization != 0;
+			if (!(bounded && estimates)) {
+				try {
+					index.Graph().CandidatesFiltered(query, index.Dimensions(), bind.k, ef, rows.committed,
+					                                 bind.max_distance, FilterSettingsFor(context), row_ids, report);
+					searched = true;
+					report.matches += rows.local.size();
+				} catch (InvalidInputException &) {
+					// A query vector the index cannot search (NaN, or zero under cosine): every
+					// matching row is a candidate, as in the exact plan.
+				}
 			}
 		}
-		bool bounded = bind.max_distance < std::numeric_limits<float>::infinity();
 		if (!searched || (row_ids.size() < bind.k && !bounded)) {
 			// No query vector, or fewer than k indexed matches: rows without a vector belong in
 			// the answer too (last), so every matching row is a candidate. Under a distance bound

@@ -33,18 +33,21 @@ DuckTableEntry &IndexedTable(ClientContext &context, const HNSWIndexRef &ref) {
 	return *found;
 }
 
-//! Appends the chunk's rows with a non-NULL vector (column 0) and their row ids (column 1).
+//! Appends the chunk's committed rows with a non-NULL vector (column 0) and their row ids
+//! (column 1).
 static void AppendRows(DataChunk &chunk, idx_t dim, vector<uint64_t> &labels, vector<float> &vectors) {
 	ArrayRows<float> rows(chunk.data[0], chunk.size(), "reading the indexed column", "the stored");
 	UnifiedVectorFormat ids;
 	ToUnifiedFormat(chunk.data[1], chunk.size(), ids);
 	auto id_data = UnifiedVectorFormat::GetData<row_t>(ids);
 	for (idx_t i = 0; i < chunk.size(); i++) {
-		if (rows.IsNull(i)) {
+		auto row_id = id_data[ids.sel->get_index(i)];
+		// This transaction's uncommitted rows are not in the index: its answers cannot hold them.
+		if (rows.IsNull(i) || row_id >= MAX_ROW_ID) {
 			continue;
 		}
 		auto row = rows.Row(i);
-		labels.push_back(NumericCast<uint64_t>(id_data[ids.sel->get_index(i)]));
+		labels.push_back(NumericCast<uint64_t>(row_id));
 		vectors.insert(vectors.end(), row, row + dim);
 	}
 }
@@ -61,6 +64,8 @@ void ReadTableVectors(ClientContext &context, DuckTableEntry &table, column_t co
 	auto &storage = table.GetStorage();
 	auto &transaction = DuckTransaction::Get(context, table.catalog);
 	auto ids = VectorAndRowId(column);
+	labels.reserve(storage.GetTotalRows());
+	vectors.reserve(storage.GetTotalRows() * dim);
 	TableScanState state;
 	storage.InitializeScan(context, transaction, state, ids, nullptr);
 	DataChunk chunk;

@@ -14,13 +14,14 @@ struct HNSWIndexRef;
 //! The table an index covers, as this transaction's catalog sees it.
 DuckTableEntry &IndexedTable(ClientContext &context, const HNSWIndexRef &ref);
 
-//! Every row of the table this transaction sees with a non-NULL vector in storage column
+//! Every committed row of the table this transaction sees with a non-NULL vector in storage column
 //! `column` (of FLOAT[dim] `type`): row ids and vectors (row-major). No index handle may be held while it runs (the
 //! scan locks the table).
 void ReadTableVectors(ClientContext &context, DuckTableEntry &table, column_t column, const LogicalType &type,
                       idx_t dim, vector<uint64_t> &labels, vector<float> &vectors);
 
-//! The rows among `row_ids` this transaction sees, with a non-NULL vector: row ids and vectors.
+//! The committed rows among `row_ids` this transaction sees, with a non-NULL vector: row ids and
+//! vectors.
 void FetchTableVectors(ClientContext &context, DuckTableEntry &table, column_t column, const LogicalType &type,
                        idx_t dim, const vector<row_t> &row_ids, vector<uint64_t> &labels, vector<float> &vectors);
 
