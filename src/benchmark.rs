@@ -89,7 +89,11 @@ impl Hnsw {
         for q in queries.chunks_exact(self.dim()) {
             search(&mut scratch, q, &mut out)?;
         }
-        let before = scratch.distance_count() + crate::search::thread_distance_count();
+        // Re-ranked searches count in the thread's own scratch, plain ones in `scratch`.
+        let counted = |scratch: &SearchScratch| {
+            scratch.distance_count() + crate::search::thread_distance_count()
+        };
+        let before = counted(&scratch);
         let mut latencies = Vec::with_capacity(count);
         let mut hits = 0.0;
         let started = Instant::now();
@@ -108,9 +112,7 @@ impl Hnsw {
         Ok(BenchPoint {
             ef,
             recall: hits / count as f64,
-            distances_per_query: (scratch.distance_count() + crate::search::thread_distance_count()
-                - before) as f64
-                / count as f64,
+            distances_per_query: (counted(&scratch) - before) as f64 / count as f64,
             p50_ms: at(0.5),
             p99_ms: at(0.99),
             qps: count as f64 / total.max(1e-9),

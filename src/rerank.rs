@@ -2,10 +2,12 @@
 //! estimates; a database reader re-ranks them with the rows it fetches. `hnsw_search` and the
 //! benchmarks do the same here, so what they report is what a query returns.
 
+use crate::distance::MetricKind;
 use crate::error::{Error, Result};
 use crate::graph::Hnsw;
 use crate::parallel::for_each_block;
 use crate::search::Neighbor;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -97,11 +99,27 @@ fn nan_last(d: f32) -> f32 {
 }
 
 impl Hnsw {
+    /// `vectors` (row-major) in stored form: normalized for cosine, as they are for the other
+    /// metrics. A row cosine cannot measure (zero, or not finite) becomes NaNs.
+    fn stored_form<'a>(&self, vectors: &'a [f32]) -> Cow<'a, [f32]> {
+        if self.params().metric != MetricKind::Cosine {
+            return Cow::Borrowed(vectors);
+        }
+        let dim = self.dim();
+        let mut out = Vec::with_capacity(vectors.len());
+        let mut row = Vec::with_capacity(dim);
+        for v in vectors.chunks_exact(dim) {
+            match self.prepare_into(v, &mut row) {
+                Ok(()) => out.extend_from_slice(&row),
+                Err(_) => out.extend(std::iter::repeat_n(f32::NAN, dim)),
+            }
+        }
+        Cow::Owned(out)
+    }
+
     /// Exact distances (in the index's units) from `query` to each of `vectors` (row-major).
     /// A vector the metric cannot measure (NaN, or zero under cosine) gets a NaN distance.
     pub fn exact_distances(&self, query: &[f32], vectors: &[f32]) -> Result<Vec<f32>> {
-        let mut q = Vec::new();
-        self.prepare_into(query, &mut q)?;
         let dim = self.dim();
         if !vectors.len().is_multiple_of(dim) {
             return Err(Error::DimensionMismatch {
@@ -109,14 +127,16 @@ impl Hnsw {
                 got: vectors.len() % dim,
             });
         }
-        let mut row = Vec::with_capacity(dim);
-        Ok(vectors
-            .chunks_exact(dim)
-            .map(|v| match self.prepare_into(v, &mut row) {
-                Ok(()) => self.dist.eval(&q, &row),
-                Err(_) => f32::NAN,
-            })
-            .collect())
+        let mut q = Vec::new();
+        self.prepare_into(query, &mut q)?;
+        Ok(self.distances_to(&q, &self.stored_form(vectors)))
+    }
+
+    /// Distances from a prepared query to stored-form rows.
+    fn distances_to(&self, q: &[f32], rows: &[f32]) -> Vec<f32> {
+        rows.chunks_exact(self.dim())
+            .map(|row| self.dist.eval(q, row))
+            .collect()
     }
 
     /// The `k` of `labels` (with their `vectors`, row-major) closest to `query` by exact
@@ -182,6 +202,8 @@ impl Hnsw {
         }
         let dim = self.dim();
         let count = queries.len() / dim;
+        // Each table row in stored form once, not once per query.
+        let stored = self.stored_form(&table.vectors);
         let answers = Mutex::new(vec![Vec::new(); count]);
         for_each_block(
             count,
@@ -191,8 +213,15 @@ impl Hnsw {
             || (),
             |_, rows| {
                 for q in rows {
-                    let query = &queries[q * dim..(q + 1) * dim];
-                    let best = self.rerank(query, &table.labels, &table.vectors, k)?;
+                    let mut query = Vec::new();
+                    self.prepare_into(&queries[q * dim..(q + 1) * dim], &mut query)?;
+                    let scored = table
+                        .labels
+                        .iter()
+                        .zip(self.distances_to(&query, &stored))
+                        .map(|(&label, distance)| Neighbor { label, distance })
+                        .collect();
+                    let best = keep_closest(scored, k);
                     answers.lock().unwrap_or_else(|e| e.into_inner())[q] =
                         best.iter().map(|n| n.label).collect();
                 }

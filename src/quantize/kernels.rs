@@ -102,32 +102,6 @@ fn masked_sum_body(y: &[f32], bits: &[u8]) -> f32 {
     acc.iter().sum()
 }
 
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    // SAFETY (every function): callers checked AVX2 and FMA once (`use_avx2`); the bodies are
-    // safe code over slices.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn weighted_l2(at: &[f32], w: &[f32], c: &[u8]) -> f32 {
-        super::weighted_l2_body(at, w, c)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn weighted_sum(w: &[f32], c: &[u8]) -> f32 {
-        super::weighted_sum_body(w, c)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn code_l2(w: &[f32], a: &[u8], b: &[u8]) -> f32 {
-        super::code_l2_body(w, a, b)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn masked_sum(y: &[f32], bits: &[u8]) -> f32 {
-        super::masked_sum_body(y, bits)
-    }
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn code_dot(l: &[f32], s: &[f32], a: &[u8], b: &[u8]) -> f32 {
-        super::code_dot_body(l, s, a, b)
-    }
-}
-
 /// Whether the AVX2+FMA builds run here (checked once).
 fn use_avx2() -> bool {
     static AVX2: OnceLock<bool> = OnceLock::new();
@@ -150,59 +124,46 @@ pub enum CodeKernels {
     Best,
 }
 
+/// One public kernel: `$body` as compiled for the baseline, or its AVX2+FMA build for `Best` on a
+/// CPU that has them.
+macro_rules! dispatched {
+    ($(#[$doc:meta])* $name:ident => $body:ident($($arg:ident: $ty:ty),*)) => {
+        $(#[$doc])*
+        #[inline]
+        pub fn $name(self, $($arg: $ty),*) -> f32 {
+            #[cfg(target_arch = "x86_64")]
+            if self == CodeKernels::Best && use_avx2() {
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn wide($($arg: $ty),*) -> f32 {
+                    $body($($arg),*)
+                }
+                // SAFETY: the CPU has AVX2 and FMA (`use_avx2`); the body is safe code over slices.
+                return unsafe { wide($($arg),*) };
+            }
+            $body($($arg),*)
+        }
+    };
+}
+
 impl CodeKernels {
-    /// Sum of `w[i] * (at[i] - c[i])^2` over the shortest input.
-    #[inline]
-    pub fn weighted_l2(self, at: &[f32], w: &[f32], c: &[u8]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self == CodeKernels::Best && use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { avx2::weighted_l2(at, w, c) };
-        }
-        weighted_l2_body(at, w, c)
-    }
-
-    /// Sum of `w[i] * c[i]` over the shortest input.
-    #[inline]
-    pub fn weighted_sum(self, w: &[f32], c: &[u8]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self == CodeKernels::Best && use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { avx2::weighted_sum(w, c) };
-        }
-        weighted_sum_body(w, c)
-    }
-
-    /// Sum of `w[i] * (a[i] - b[i])^2` over the shortest input.
-    #[inline]
-    pub fn code_l2(self, w: &[f32], a: &[u8], b: &[u8]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self == CodeKernels::Best && use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { avx2::code_l2(w, a, b) };
-        }
-        code_l2_body(w, a, b)
-    }
-
-    /// Sum of `y[i]` over the set bits of `bits` (bit `i % 8` of byte `i / 8`).
-    #[inline]
-    pub fn masked_sum(self, y: &[f32], bits: &[u8]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self == CodeKernels::Best && use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { avx2::masked_sum(y, bits) };
-        }
-        masked_sum_body(y, bits)
-    }
-
-    /// Sum of `(l[i] + s[i] a[i]) * (l[i] + s[i] b[i])` over the shortest input.
-    #[inline]
-    pub fn code_dot(self, l: &[f32], s: &[f32], a: &[u8], b: &[u8]) -> f32 {
-        #[cfg(target_arch = "x86_64")]
-        if self == CodeKernels::Best && use_avx2() {
-            // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { avx2::code_dot(l, s, a, b) };
-        }
-        code_dot_body(l, s, a, b)
-    }
+    dispatched!(
+        /// Sum of `w[i] * (at[i] - c[i])^2` over the shortest input.
+        weighted_l2 => weighted_l2_body(at: &[f32], w: &[f32], c: &[u8])
+    );
+    dispatched!(
+        /// Sum of `w[i] * c[i]` over the shortest input.
+        weighted_sum => weighted_sum_body(w: &[f32], c: &[u8])
+    );
+    dispatched!(
+        /// Sum of `w[i] * (a[i] - b[i])^2` over the shortest input.
+        code_l2 => code_l2_body(w: &[f32], a: &[u8], b: &[u8])
+    );
+    dispatched!(
+        /// Sum of `y[i]` over the set bits of `bits` (bit `i % 8` of byte `i / 8`).
+        masked_sum => masked_sum_body(y: &[f32], bits: &[u8])
+    );
+    dispatched!(
+        /// Sum of `(l[i] + s[i] a[i]) * (l[i] + s[i] b[i])` over the shortest input.
+        code_dot => code_dot_body(l: &[f32], s: &[f32], a: &[u8], b: &[u8])
+    );
 }

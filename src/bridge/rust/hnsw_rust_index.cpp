@@ -95,6 +95,14 @@ vector<row_t> RustIndex::UpperLabels(idx_t first, idx_t count) const {
 	return vector<row_t>(labels.begin(), labels.begin() + NumericCast<int64_t>(found));
 }
 
+//! The first `found` labels as row ids.
+static void LabelsToRowIds(const vector<uint64_t> &labels, idx_t found, vector<row_t> &row_ids) {
+	row_ids.resize(found);
+	for (idx_t i = 0; i < found; i++) {
+		row_ids[i] = NumericCast<row_t>(labels[i]);
+	}
+}
+
 idx_t RustIndex::Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row_t> &row_ids,
                         vector<float> &distances) const {
 	vector<uint64_t> labels(k);
@@ -102,11 +110,8 @@ idx_t RustIndex::Search(const float *q, idx_t dim, idx_t k, idx_t ef, vector<row
 	CoreStatus status;
 	auto found = hnsw_rs_index_search(handle, q, dim, k, ef, labels.data(), distances.data(), status.Out());
 	status.Check("HNSW index search");
-	row_ids.resize(found);
+	LabelsToRowIds(labels, found, row_ids);
 	distances.resize(found);
-	for (idx_t i = 0; i < found; i++) {
-		row_ids[i] = NumericCast<row_t>(labels[i]);
-	}
 	return found;
 }
 
@@ -128,10 +133,7 @@ idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, idx_t 
 	auto found =
 	    hnsw_rs_index_candidates(handle, q, dim, k, ef, overfetch, cap, labels.data(), distances.data(), status.Out());
 	status.Check("HNSW index search");
-	row_ids.resize(found);
-	for (idx_t i = 0; i < found; i++) {
-		row_ids[i] = NumericCast<row_t>(labels[i]);
-	}
+	LabelsToRowIds(labels, found, row_ids);
 	return found;
 }
 
@@ -171,10 +173,7 @@ idx_t RustIndex::CandidatesFiltered(const float *q, idx_t dim, idx_t k, idx_t ef
 	    handle, q, dim, k, ef, reinterpret_cast<const uint64_t *>(matches.data()), matches.size(), max_distance,
 	    &settings, cap, labels.data(), distances.data(), &report, status.Out());
 	status.Check("HNSW filtered search");
-	row_ids.resize(found);
-	for (idx_t i = 0; i < found; i++) {
-		row_ids[i] = NumericCast<row_t>(labels[i]);
-	}
+	LabelsToRowIds(labels, found, row_ids);
 	return found;
 }
 
@@ -247,11 +246,8 @@ idx_t RustIndex::Rerank(const float *q, idx_t dim, const vector<uint64_t> &label
 	auto found = hnsw_rs_index_rerank(handle, q, dim, labels.data(), vectors.data(), labels.size(), k, best.data(),
 	                                  distances.data(), status.Out());
 	status.Check("exact re-ranking");
-	row_ids.resize(found);
+	LabelsToRowIds(best, found, row_ids);
 	distances.resize(found);
-	for (idx_t i = 0; i < found; i++) {
-		row_ids[i] = NumericCast<row_t>(best[i]);
-	}
 	return found;
 }
 

@@ -90,21 +90,18 @@ void FetchTableVectors(ClientContext &context, DuckTableEntry &table, column_t c
 	DataChunk chunk;
 	chunk.Initialize(Allocator::DefaultAllocator(), {type, LogicalType::ROW_TYPE});
 	ColumnFetchState fetch_state;
-	// Committed and uncommitted rows are fetched apart (see CandidateReader::Next); sorted ids
-	// keep each kind together.
-	vector<row_t> sorted(row_ids);
-	std::sort(sorted.begin(), sorted.end());
-	for (idx_t offset = 0; offset < sorted.size();) {
-		auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, sorted.size() - offset);
-		bool local = sorted[offset] >= MAX_ROW_ID;
-		for (idx_t i = 1; i < count; i++) {
-			if ((sorted[offset + i] >= MAX_ROW_ID) != local) {
-				count = i;
-				break;
-			}
+	// Index labels are committed rows only, so no batch mixes in uncommitted ones (see
+	// CandidateReader::Next for why that matters).
+	vector<row_t> sorted;
+	for (auto row_id : row_ids) {
+		if (row_id < MAX_ROW_ID) {
+			sorted.push_back(row_id);
 		}
+	}
+	std::sort(sorted.begin(), sorted.end());
+	for (idx_t offset = 0; offset < sorted.size(); offset += STANDARD_VECTOR_SIZE) {
+		auto count = MinValue<idx_t>(STANDARD_VECTOR_SIZE, sorted.size() - offset);
 		auto fetch_ids = RowIdVector(sorted.data() + offset, count);
-		offset += count;
 		chunk.Reset();
 		storage.Fetch(transaction, chunk, ids, fetch_ids, count, fetch_state);
 		AppendRows(chunk, dim, labels, vectors);
