@@ -5,8 +5,9 @@ with 2 threads:
   - CREATE INDEX time;
   - index memory (pragma_hnsw_index_info's approx_memory_usage, what DuckDB's buffer pool counts);
   - file bytes the index adds (the file after CREATE INDEX + CHECKPOINT minus the table-only file);
-  - per hnsw_ef_search in the sweep: recall@10 against NumPy's exact top 10 and p50/p99 of the
-    SQL query (ORDER BY array_distance(v, ?) LIMIT 10, the vector bound as a parameter), and the
+  - per hnsw_ef_search in the sweep, from k x over-fetch (a search keeps at least that many
+    candidates, so a smaller ef repeats it): recall@10 against NumPy's exact top 10 and p50/p99 of
+    the SQL query (ORDER BY array_distance(v, ?) LIMIT 10, the vector bound as a parameter), and the
     p50 of the search alone from hnsw_benchmark (graph search plus, quantized, the exact re-rank);
     at the index's over-fetch, then at 16, 32, 64 (SET hnsw_overfetch) while recall@10 misses 0.95;
   - the first (over-fetch, ef) reaching recall@10 >= 0.95, and its latencies.
@@ -57,11 +58,15 @@ def measure(quantization, data, queries, truth, workdir):
     # The index's over-fetch first; a larger one (SET hnsw_overfetch) only while the target is missed.
     for overfetch in [default] + [f for f in OVERFETCH_SWEEP if f > default and quantization != "f32"]:
         con.execute(f"SET hnsw_overfetch = {overfetch}")
+        efs = sorted({K * overfetch} | set(EF_SWEEP))
         core = {row[0]: row[1] for row in con.execute(
             f"SELECT ef, p50_ms FROM hnsw_benchmark('items_v', (SELECT q::FLOAT[{dim}] FROM qs), "
-            f"ef := {list(EF_SWEEP)})").fetchall()}
+            f"ef := {efs})").fetchall()}
         reached = 0
-        for ef in EF_SWEEP:
+        # A search keeps at least k x over-fetch candidates (ef is raised to that): smaller ef
+        # values repeat the same search, so the sweep starts there.
+        floor = K * overfetch
+        for ef in [floor] + [e for e in EF_SWEEP if e > floor]:
             con.execute(f"SET hnsw_ef_search = {ef}")
             run = search_latencies(lambda q: [r[0] for r in con.execute(sql, [q.tolist()]).fetchall()], queries)
             lat = sorted(run["latencies_ms"])

@@ -46,7 +46,7 @@ impl Hnsw {
             }
         }
         let mut code = std::mem::take(&mut s.code);
-        self.encode_into(&q.floats, &mut code);
+        self.encode_query_into(q, &mut code);
         let Some((entry_id, top)) = entry else {
             let id = self.allocate_claimed(label, level, &code);
             s.code = code;

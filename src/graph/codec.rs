@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::quantize::{BinaryQuantizer, BinaryQuery, Quantization, ScalarQuantizer, ScalarQuery};
 
 /// Centres a `bit` index learns (k-means over its first batch).
-pub(crate) const BIT_CENTRES: usize = 64;
+pub(crate) const BIT_CENTRES: usize = 128;
 
 /// The stored form of vectors, fixed once the first vector is stored.
 #[derive(Clone, Debug)]
@@ -162,6 +162,19 @@ impl Hnsw {
             }
             // Native byte order: `NodeStore::vector` reads them back as floats in place.
             _ => out.extend(floats.iter().flat_map(|x| x.to_ne_bytes())),
+        }
+    }
+
+    /// The stored bytes of a prepared query's vector (as `encode_into`, reusing the query's
+    /// code-space form where the codec can).
+    pub(crate) fn encode_query_into(&self, q: &Query, out: &mut Vec<u8>) {
+        match (self.codec.get(), &q.codes) {
+            (Some(Codec::Bit(quantizer)), Some(Codes::Bit(prepared))) => {
+                out.clear();
+                out.resize(quantizer.code_bytes(), 0);
+                quantizer.encode_prepared(prepared, out);
+            }
+            _ => self.encode_into(&q.floats, out),
         }
     }
 

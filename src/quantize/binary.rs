@@ -93,14 +93,12 @@ impl BinaryQuantizer {
         } else {
             sample
         };
-        let rows = sample.len() / dim;
-        // Seeded distinct starting rows, then Lloyd rounds; an emptied centre keeps its place.
-        let mut order: Vec<usize> = (0..rows).collect();
-        order.sort_by_key(|&i| mix64(seed ^ i as u64));
-        let mut means: Vec<f32> = order[..count]
-            .iter()
-            .flat_map(|&i| sample[i * dim..(i + 1) * dim].iter().copied())
-            .collect();
+        // k-means++ seeding (each next centre drawn with probability proportional to its squared
+        // distance from the centres so far), then Lloyd rounds; an emptied centre keeps its place.
+        // Seeding with random rows merged whole clusters under one centre and split others; a
+        // merged cluster's codes measure offsets as large as the gap between clusters, and a bit
+        // index then needed 4x the candidates for the same recall.
+        let mut means = kmeans_plus_plus(sample, dim, count, seed);
         for _ in 0..KMEANS_ROUNDS {
             let mut sums = vec![0.0f64; count * dim];
             let mut sizes = vec![0usize; count];
@@ -195,13 +193,43 @@ impl BinaryQuantizer {
     /// Writes the code of `v` (stored form) into `out` (`code_bytes()` long).
     pub fn encode(&self, v: &[f32], out: &mut [u8]) {
         assert_eq!(v.len(), self.dim, "bit code input length");
-        assert_eq!(out.len(), self.code_bytes(), "bit code length");
         let c = nearest(&self.centres, self.dim, v);
         let centre = &self.centres[c * self.dim..(c + 1) * self.dim];
         let residual: Vec<f32> = v.iter().zip(centre).map(|(x, c)| x - c).collect();
-        let norm = residual.iter().map(|x| x * x).sum::<f32>().sqrt();
         let mut rotated = vec![0.0; self.rotation.output_dim()];
         self.rotation.apply(&residual, &mut rotated);
+        self.write_code(c, &rotated, out);
+    }
+
+    /// [`encode`](Self::encode) of the vector `query` was prepared from, reusing its rotation
+    /// and centre terms (R(x - c) = Rx - Rc): an insert prepares its vector as a query anyway,
+    /// and with 128 centres encoding from scratch cost as much again.
+    pub fn encode_prepared(&self, query: &BinaryQuery, out: &mut [u8]) {
+        let count = self.centres.len() / self.dim;
+        // |x - c|^2 up to a term common to every centre.
+        let gap = |c: usize| match self.metric {
+            MetricKind::L2sq | MetricKind::Cosine => query.constants[c],
+            MetricKind::Ip => self.centre_dot[c * count + c] - 2.0 * query.constants[c],
+        };
+        let c = (0..count)
+            .min_by(|&a, &b| gap(a).total_cmp(&gap(b)))
+            .unwrap_or(0);
+        let rotated: Vec<f32> = query
+            .table
+            .y
+            .iter()
+            .zip(&self.centre_tables[c].y)
+            .map(|(q, c)| q - c)
+            .collect();
+        self.write_code(c, &rotated, out);
+    }
+
+    /// Writes the code of a vector whose nearest centre is `c` and rotated offset from it
+    /// `rotated` (padded length).
+    fn write_code(&self, c: usize, rotated: &[f32], out: &mut [u8]) {
+        assert_eq!(out.len(), self.code_bytes(), "bit code length");
+        // The rotation keeps lengths: |R(x - c)| = |x - c|.
+        let norm = rotated.iter().map(|x| x * x).sum::<f32>().sqrt();
         let bits = self.rotation.output_dim() / 8;
         out[..bits].fill(0);
         let mut abs_sum = 0.0f32;
@@ -356,6 +384,41 @@ impl CentreTable {
     fn inner(&self, bits: &[u8]) -> f32 {
         2.0 * CodeKernels::Best.masked_sum(&self.y, bits) - self.total
     }
+}
+
+/// `count` seeded k-means++ starting centres from the rows of `sample`.
+fn kmeans_plus_plus(sample: &[f32], dim: usize, count: usize, seed: u64) -> Vec<f32> {
+    let rows = sample.len() / dim;
+    let row = |i: usize| &sample[i * dim..(i + 1) * dim];
+    // A seeded draw in [0, 1).
+    let draw = |round: u64| (mix64(seed ^ mix64(round)) >> 11) as f64 / (1u64 << 53) as f64;
+    let mut means = Vec::with_capacity(count * dim);
+    let first = (draw(0) * rows as f64) as usize % rows;
+    means.extend_from_slice(row(first));
+    let mut nearest: Vec<f64> = (0..rows).map(|i| l2sq(row(i), row(first)) as f64).collect();
+    for round in 1..count {
+        let total: f64 = nearest.iter().sum();
+        let chosen = if total > 0.0 {
+            let mut target = draw(round as u64) * total;
+            let mut chosen = rows - 1;
+            for (i, &d) in nearest.iter().enumerate() {
+                if target < d {
+                    chosen = i;
+                    break;
+                }
+                target -= d;
+            }
+            chosen
+        } else {
+            round % rows // every row is a centre already: repeat one (it stays empty)
+        };
+        let centre = row(chosen).to_vec();
+        for (i, d) in nearest.iter_mut().enumerate() {
+            *d = d.min(l2sq(row(i), &centre) as f64);
+        }
+        means.extend_from_slice(&centre);
+    }
+    means
 }
 
 /// Index of the centre nearest to `v`.
