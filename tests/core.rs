@@ -480,3 +480,45 @@ fn batch_candidates_equal_one_by_one_and_skip_unsearchable_queries() {
         assert!(answers[40].is_none() && answers[41].is_none());
     }
 }
+
+#[test]
+fn input_vectors_are_copied_bit_for_bit_where_the_index_keeps_them() {
+    // Float32 under l2sq and ip keeps vectors as inserted: a reader may take them from the index
+    // (retired rows included); cosine (normalized) and codes may not.
+    let dim = 48;
+    let mut data = gaussian(300, dim, 17);
+    data[5] = -0.0; // the sign of zero survives too
+    for metric in [MetricKind::L2sq, MetricKind::Ip, MetricKind::Cosine] {
+        let index = build(metric, &data, dim, 2);
+        assert!(index.retire(7));
+        let labels = [0u64, 7, 299, 150];
+        let mut out = vec![f32::NAN; labels.len() * dim];
+        let copied = index.copy_input_vectors(&labels, &mut out);
+        assert_eq!(copied, metric != MetricKind::Cosine, "{metric:?}");
+        assert_eq!(index.stores_input_vectors(), copied);
+        if copied {
+            for (row, &label) in out.chunks_exact(dim).zip(&labels) {
+                let want = &data[label as usize * dim..(label as usize + 1) * dim];
+                let same = row
+                    .iter()
+                    .zip(want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{metric:?}: label {label}");
+            }
+            // A label the index does not hold (deleted for good, or never inserted).
+            assert!(index.delete(150));
+            assert!(!index.copy_input_vectors(&labels, &mut out));
+            assert!(!index.copy_input_vectors(&[300], &mut out[..dim]));
+        }
+    }
+    let int8 = Hnsw::new(
+        Params::builder(MetricKind::L2sq, dim)
+            .quantization(hnsw::quantize::Quantization::Int8)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    int8.insert_numbered(&data, 0, 1).unwrap();
+    assert!(!int8.stores_input_vectors());
+    assert!(!int8.copy_input_vectors(&[0], &mut vec![0.0; dim]));
+}

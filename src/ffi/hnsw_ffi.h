@@ -567,6 +567,26 @@ size_t hnsw_rs_index_candidates(const struct HnswRsIndex *index,
                                 float *distances,
                                 struct HnswStatus *status);
 
+/// Whether the index stores vectors bit for bit as inserted (see
+/// [`Hnsw::stores_input_vectors`](crate::Hnsw::stores_input_vectors)).
+///
+/// # Safety
+/// `index` valid.
+bool hnsw_rs_index_stores_input_vectors(const struct HnswRsIndex *index);
+
+/// Copies the inserted vectors of `n` labels into `out` (`n * dim` floats, row-major); false
+/// unless the index stores them as inserted and holds every label (see
+/// [`Hnsw::copy_input_vectors`](crate::Hnsw::copy_input_vectors)).
+///
+/// # Safety
+/// `index` valid; `labels` valid for `n` reads; `out` for `n * dim` writes; `status` valid or
+/// null.
+bool hnsw_rs_index_copy_input_vectors(const struct HnswRsIndex *index,
+                                      const uint64_t *labels,
+                                      size_t n,
+                                      float *out,
+                                      struct HnswStatus *status);
+
 /// [`hnsw_rs_index_candidates`] for `n` queries (row-major, `dim` floats each) on up to `threads`
 /// threads. Query i's labels go to `labels[i * cap ..]` and their number to `counts[i]` (at most
 /// `cap`); `counts[i]` is `usize::MAX` for a query the index cannot search (NaN, zero under

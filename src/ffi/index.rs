@@ -1,7 +1,7 @@
 //! The index handle. The C++ side owns the pointer; inserts, deletes, retirements and searches
 //! may run from many threads at once; compaction and relinking need the caller's exclusive lock.
 
-use super::{slice, with_status, HnswStatus};
+use super::{slice, slice_mut, with_status, HnswStatus};
 use crate::params::{
     DIM_MAX, EF_CONSTRUCTION_DEFAULT, EF_CONSTRUCTION_MAX, EF_CONSTRUCTION_MIN, EF_SEARCH_DEFAULT,
     EF_SEARCH_MAX, EF_SEARCH_MIN, M0_MAX, M_DEFAULT, M_MAX, M_MIN, OVERFETCH_MAX,
@@ -463,6 +463,38 @@ pub unsafe extern "C" fn hnsw_rs_index_candidates(
             .0
             .candidates_overfetched(slice(q, dim), k, ef, overfetch)?;
         Ok(write_hits(&hits, cap, labels, distances))
+    })
+}
+
+/// Whether the index stores vectors bit for bit as inserted (see
+/// [`Hnsw::stores_input_vectors`](crate::Hnsw::stores_input_vectors)).
+///
+/// # Safety
+/// `index` valid.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_stores_input_vectors(index: *const HnswRsIndex) -> bool {
+    (*index).0.stores_input_vectors()
+}
+
+/// Copies the inserted vectors of `n` labels into `out` (`n * dim` floats, row-major); false
+/// unless the index stores them as inserted and holds every label (see
+/// [`Hnsw::copy_input_vectors`](crate::Hnsw::copy_input_vectors)).
+///
+/// # Safety
+/// `index` valid; `labels` valid for `n` reads; `out` for `n * dim` writes; `status` valid or
+/// null.
+#[no_mangle]
+pub unsafe extern "C" fn hnsw_rs_index_copy_input_vectors(
+    index: *const HnswRsIndex,
+    labels: *const u64,
+    n: usize,
+    out: *mut f32,
+    status: *mut HnswStatus,
+) -> bool {
+    with_status(status, false, || {
+        let index = &(*index).0;
+        let dim = index.params().dim;
+        Ok(index.copy_input_vectors(slice(labels, n), slice_mut(out, n * dim)))
     })
 }
 

@@ -177,6 +177,29 @@ impl Hnsw {
         Some(out)
     }
 
+    /// True when the stored vectors are the inserted ones bit for bit (float32 under a metric that
+    /// keeps vectors as given: l2sq, ip), so a caller may read them instead of its own copy.
+    pub fn stores_input_vectors(&self) -> bool {
+        self.params.quantization == Quantization::F32 && self.params.metric != MetricKind::Cosine
+    }
+
+    /// Copies the inserted vectors of `labels` (searchable or retired) into `out`, row-major;
+    /// false (`out` then partly written) unless [`Hnsw::stores_input_vectors`] and every label is
+    /// held.
+    pub fn copy_input_vectors(&self, labels: &[u64], out: &mut [f32]) -> bool {
+        let dim = self.params.dim;
+        if !self.stores_input_vectors() || out.len() != labels.len() * dim {
+            return false;
+        }
+        for (&label, row) in labels.iter().zip(out.chunks_exact_mut(dim)) {
+            let Some(id) = self.slot_of(label) else {
+                return false;
+            };
+            row.copy_from_slice(self.store.vector(id));
+        }
+        true
+    }
+
     /// Slot of a claimed (searchable or retired) label.
     pub(crate) fn slot_of(&self, label: u64) -> Option<u32> {
         self.labels.shard(label).get(&label).copied()

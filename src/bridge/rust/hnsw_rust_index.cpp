@@ -137,6 +137,20 @@ idx_t RustIndex::Candidates(const float *q, idx_t dim, idx_t k, idx_t ef, idx_t 
 	return found;
 }
 
+bool RustIndex::StoresInputVectors() const {
+	return hnsw_rs_index_stores_input_vectors(handle);
+}
+
+bool RustIndex::CopyInputVectors(const row_t *row_ids, idx_t n, float *out) const {
+	static_assert(sizeof(row_t) == sizeof(uint64_t), "row ids are index labels");
+	CoreStatus status;
+	// Committed row ids are non-negative: the same bits as their labels.
+	auto copied =
+	    hnsw_rs_index_copy_input_vectors(handle, reinterpret_cast<const uint64_t *>(row_ids), n, out, status.Out());
+	status.Check("reading vectors from the HNSW index");
+	return copied;
+}
+
 void RustIndex::CandidatesBatch(const float *queries, idx_t n, idx_t dim, idx_t k, idx_t ef, idx_t overfetch,
                                 idx_t threads, vector<vector<row_t>> &row_ids, vector<bool> &searched) const {
 	auto cap = CandidateCap(*this, k, ef, overfetch);

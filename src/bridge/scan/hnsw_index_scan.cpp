@@ -100,12 +100,17 @@ public:
 				continue;
 			}
 			if (column.IsRowIdColumn()) {
-				rowid_slot = i;
+				rowid_slot = fetch_ids.size();
 				fetch_ids.push_back(StorageIndex(COLUMN_IDENTIFIER_ROW_ID));
 				types.push_back(LogicalType::ROW_TYPE);
 			} else {
+				auto &type = bind.table.GetColumn(LogicalIndex(column.GetPrimaryIndex())).Type();
+				if (column.GetPrimaryIndex() == bind.vector_column && type.id() == LogicalTypeId::ARRAY &&
+				    ArrayType::GetChildType(type).id() == LogicalTypeId::FLOAT) {
+					vector_slot = fetch_ids.size();
+				}
 				fetch_ids.push_back(bind.table.GetStorageIndex(column));
-				types.push_back(bind.table.GetColumn(LogicalIndex(column.GetPrimaryIndex())).Type());
+				types.push_back(type);
 			}
 		}
 		output_count = outputs - passthrough.size() - (distance_slot.IsValid() ? 1 : 0);
@@ -115,6 +120,17 @@ public:
 			types.push_back(LogicalType::ROW_TYPE);
 		}
 		buffer.Initialize(Allocator::DefaultAllocator(), types);
+		if (vector_slot.IsValid()) {
+			// The columns of a fetch that takes the vector from the index instead.
+			vector<LogicalType> lean_types;
+			for (idx_t c = 0; c < fetch_ids.size(); c++) {
+				if (c != vector_slot.GetIndex()) {
+					lean_ids.push_back(fetch_ids[c]);
+					lean_types.push_back(types[c]);
+				}
+			}
+			lean.Initialize(Allocator::DefaultAllocator(), lean_types);
+		}
 	}
 
 	//! Starts reading candidates found by a batch search (see HNSWInOutFunction); with `want` below
@@ -197,7 +213,9 @@ public:
 			offset += count;
 			buffer.Reset();
 			fills++;
-			storage.Fetch(transaction, buffer, fetch_ids, ids, count, fetch_state);
+			if (local || !FetchVectorsFromIndex(bind, storage, transaction, ids, count)) {
+				storage.Fetch(transaction, buffer, fetch_ids, ids, count, fetch_state);
+			}
 
 			if (buffer.size() > 0) {
 				return Emit(out, false);
@@ -275,6 +293,53 @@ private:
 		std::sort(row_ids.begin(), row_ids.end());
 	}
 
+	//! Fetches committed candidate rows without their vectors, which the index copies in when it
+	//! holds them bit for bit (a float32 index under l2sq or ip; an UPDATE of the vector gives
+	//! the row a new row id, so a row id's vector never changes). A FLOAT[n] row costs DuckDB
+	//! several times more to fetch than the other columns together. False (nothing read) when
+	//! it cannot: the caller fetches the whole rows.
+	bool FetchVectorsFromIndex(const HNSWScanBindData &bind, DataTable &storage, DuckTransaction &transaction,
+	                           Vector &ids, idx_t count) {
+		if (!vector_slot.IsValid() || index_vectors == IndexVectors::NO) {
+			return false;
+		}
+		auto slot = vector_slot.GetIndex();
+		lean.Reset();
+		storage.Fetch(transaction, lean, lean_ids, ids, count, lean_state);
+		auto rows = lean.size();
+		auto lean_rowid = rowid_slot.GetIndex() - (rowid_slot.GetIndex() > slot ? 1 : 0);
+		UnifiedVectorFormat id_format;
+		ToUnifiedFormat(lean.data[lean_rowid], rows, id_format);
+		auto id_data = UnifiedVectorFormat::GetData<row_t>(id_format);
+		fetched_ids.resize(rows);
+		for (idx_t i = 0; i < rows; i++) {
+			fetched_ids[i] = id_data[id_format.sel->get_index(i)];
+		}
+		auto &vectors = buffer.data[slot];
+		auto dims = ArrayType::GetSize(vectors.GetType());
+		bool copied;
+		{
+			auto handle = ReadScanIndex(bind);
+			auto &graph = (*handle)->Graph();
+			if (index_vectors == IndexVectors::UNKNOWN) {
+				index_vectors = graph.StoresInputVectors() && (*handle)->Dimensions() == dims ? IndexVectors::YES
+				                                                                              : IndexVectors::NO;
+			}
+			copied = index_vectors == IndexVectors::YES &&
+			         graph.CopyInputVectors(fetched_ids.data(), rows, MutableData<float>(ArrayChildMutable(vectors)));
+		}
+		if (!copied) {
+			return false; // (a row the index does not hold: with a NULL vector, or not indexed yet)
+		}
+		for (idx_t c = 0, from = 0; c < fetch_ids.size(); c++) {
+			if (c != slot) {
+				buffer.data[c].Reference(lean.data[from++]);
+			}
+		}
+		SetChunkSize(buffer, rows);
+		return true;
+	}
+
 	void StartTableScan(ClientContext &context, const HNSWScanBindData &bind) {
 		auto &storage = bind.table.Cast<DuckTableEntry>().GetStorage();
 		auto &transaction = DuckTransaction::Get(context, bind.table.catalog);
@@ -319,6 +384,15 @@ private:
 
 	vector<StorageIndex> fetch_ids;
 	optional_idx rowid_slot;
+	//! The indexed FLOAT[n] column's position in fetch_ids, if the scan reads it; the other
+	//! columns and a chunk for fetching only them (see FetchVectorsFromIndex).
+	optional_idx vector_slot;
+	vector<StorageIndex> lean_ids;
+	DataChunk lean;
+	ColumnFetchState lean_state;
+	vector<row_t> fetched_ids;
+	enum class IndexVectors : uint8_t { UNKNOWN, YES, NO };
+	IndexVectors index_vectors = IndexVectors::UNKNOWN;
 	DataChunk buffer;
 	idx_t k = 0;
 	//! Candidate rowids, ascending (fetch order).
