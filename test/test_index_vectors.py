@@ -143,3 +143,54 @@ def same_answer(got, want, null_rows=range(5000, 5005)):
     nulls = [r[0] for r in got[len(ranked):]]
     return ranked == [r for r in want if r[2] is not None] and len(got) == len(want) and \
         all(r[2] is None for r in got[len(ranked):]) and len(set(nulls)) == len(nulls) and set(nulls) <= set(null_rows)
+
+
+@pytest.mark.parametrize("columns", ["rowid, v", "v, rowid, id", "v", "id, tag"])
+def test_any_projection_of_the_row(connect, columns):
+    # The vector's position among the fetched columns (before or after the row id), alone, or
+    # only feeding the distance.
+    con = connect()
+    queries = make_table(con, "l2sq", rows=2000)
+    sql = f"SELECT {columns} FROM t ORDER BY array_distance(v, ?::FLOAT[{DIM}]) LIMIT {K}"
+    for q in queries[:5]:
+        got, want = both_plans(con, sql, [q.tolist()])
+        assert got == want
+
+
+def test_reused_row_ids_and_a_reopened_file(connect, tmp_path):
+    # An INSERT whose last chunk holds a NaN fails at commit after its first chunks reached the
+    # index; DuckDB then gives their row ids to the next INSERT, with other vectors. Queries near
+    # both the failed and the new vectors must see the new ones, also after a reopen.
+    path = tmp_path / "reuse.duckdb"
+    con = connect(path)
+    queries = make_table(con, "l2sq", rows=1000)
+    failed = clustered(3000, seed=98, spread=2.0)
+    failed[-1, 0] = np.nan
+    with pytest.raises(Exception, match="NaN"):
+        load(con, "t", np.arange(5000, 8000), failed)
+    fresh = clustered(3000, seed=99, spread=2.0)
+    load(con, "t", np.arange(7000, 10000), fresh)
+    assert con.execute("SELECT min(rowid) FROM t WHERE id >= 7000").fetchone()[0] == 1000  # reused
+    near = list(queries[:3]) + list(failed[:3] + np.float32(0.01)) + list(fresh[:3] + np.float32(0.01))
+    for q in near:
+        got, want = both_plans(con, top_k("l2sq"), [q.tolist()])
+        assert got == want
+    con.close()
+    again = connect(path)
+    again.execute(f"SET hnsw_ef_search = {ROWS + 1000}")
+    for q in near:
+        got, want = both_plans(again, top_k("l2sq"), [q.tolist()])
+        assert got == want
+
+
+def test_many_batches_mixing_index_and_table_vectors(connect):
+    # A filtered query with more matching rows than one fetch (2048) and fewer indexed ones than
+    # k: every matching row is a candidate, NULL vectors spread among them.
+    con = connect()
+    queries = make_table(con, "l2sq", rows=3000)
+    con.execute(f"UPDATE t SET v = NULL WHERE id % 97 = 0")
+    sql = top_k("l2sq", "WHERE tag < 4").replace(f"LIMIT {K}", "LIMIT 3000")
+    got, want = both_plans(con, sql, [queries[0].tolist()])
+    nulls = {r[0] for r in want if r[2] is None}
+    assert len(got) == len(want) == 2400 and len(nulls) == 25
+    assert same_answer(got, want, null_rows=nulls)

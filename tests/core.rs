@@ -509,6 +509,14 @@ fn input_vectors_are_copied_bit_for_bit_where_the_index_keeps_them() {
             assert!(index.delete(150));
             assert!(!index.copy_input_vectors(&labels, &mut out));
             assert!(!index.copy_input_vectors(&[300], &mut out[..dim]));
+            // A retired label inserted again (DuckDB reusing a reverted row id): the new vector.
+            let other: Vec<f32> = data[..dim].iter().map(|x| x + 1.0).collect();
+            index.insert(7, &other).unwrap();
+            let mut again = vec![0.0; dim];
+            assert!(index.copy_input_vectors(&[7], &mut again));
+            assert_eq!(again, other, "{metric:?}: re-inserted label");
+            // A buffer sized for other dimensions.
+            assert!(!index.copy_input_vectors(&labels[..1], &mut out[..dim - 1]));
         }
     }
     let int8 = Hnsw::new(

@@ -575,7 +575,7 @@ size_t hnsw_rs_index_candidates(const struct HnswRsIndex *index,
 bool hnsw_rs_index_stores_input_vectors(const struct HnswRsIndex *index);
 
 /// Copies the inserted vectors of `n` labels into `out` (`n * dim` floats, row-major); false
-/// unless the index stores them as inserted and holds every label (see
+/// unless the index has `dim` dimensions, stores vectors as inserted and holds every label (see
 /// [`Hnsw::copy_input_vectors`](crate::Hnsw::copy_input_vectors)).
 ///
 /// # Safety
@@ -584,6 +584,7 @@ bool hnsw_rs_index_stores_input_vectors(const struct HnswRsIndex *index);
 bool hnsw_rs_index_copy_input_vectors(const struct HnswRsIndex *index,
                                       const uint64_t *labels,
                                       size_t n,
+                                      size_t dim,
                                       float *out,
                                       struct HnswStatus *status);
 

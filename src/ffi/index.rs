@@ -477,7 +477,7 @@ pub unsafe extern "C" fn hnsw_rs_index_stores_input_vectors(index: *const HnswRs
 }
 
 /// Copies the inserted vectors of `n` labels into `out` (`n * dim` floats, row-major); false
-/// unless the index stores them as inserted and holds every label (see
+/// unless the index has `dim` dimensions, stores vectors as inserted and holds every label (see
 /// [`Hnsw::copy_input_vectors`](crate::Hnsw::copy_input_vectors)).
 ///
 /// # Safety
@@ -488,13 +488,16 @@ pub unsafe extern "C" fn hnsw_rs_index_copy_input_vectors(
     index: *const HnswRsIndex,
     labels: *const u64,
     n: usize,
+    dim: usize,
     out: *mut f32,
     status: *mut HnswStatus,
 ) -> bool {
     with_status(status, false, || {
         let index = &(*index).0;
-        let dim = index.params().dim;
-        Ok(index.copy_input_vectors(slice(labels, n), slice_mut(out, n * dim)))
+        // The caller's buffer is sized by its own dimensions: a different index must not write
+        // past it.
+        Ok(index.params().dim == dim
+            && index.copy_input_vectors(slice(labels, n), slice_mut(out, n * dim)))
     })
 }
 

@@ -141,12 +141,12 @@ bool RustIndex::StoresInputVectors() const {
 	return hnsw_rs_index_stores_input_vectors(handle);
 }
 
-bool RustIndex::CopyInputVectors(const row_t *row_ids, idx_t n, float *out) const {
+bool RustIndex::CopyInputVectors(const row_t *row_ids, idx_t n, idx_t dim, float *out) const {
 	static_assert(sizeof(row_t) == sizeof(uint64_t), "row ids are index labels");
 	CoreStatus status;
 	// Committed row ids are non-negative: the same bits as their labels.
-	auto copied =
-	    hnsw_rs_index_copy_input_vectors(handle, reinterpret_cast<const uint64_t *>(row_ids), n, out, status.Out());
+	auto copied = hnsw_rs_index_copy_input_vectors(handle, reinterpret_cast<const uint64_t *>(row_ids), n, dim, out,
+	                                               status.Out());
 	status.Check("reading vectors from the HNSW index");
 	return copied;
 }

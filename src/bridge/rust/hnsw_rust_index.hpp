@@ -65,9 +65,9 @@ public:
 	                     vector<vector<row_t>> &row_ids, vector<bool> &searched) const;
 	//! Whether the index stores vectors bit for bit as inserted (float32 under l2sq or ip).
 	bool StoresInputVectors() const;
-	//! Copies the inserted vectors of `n` row ids into `out` (n * dims floats, row-major); false
-	//! unless StoresInputVectors() and the index holds every one of them.
-	bool CopyInputVectors(const row_t *row_ids, idx_t n, float *out) const;
+	//! Copies the inserted vectors of `n` row ids into `out` (n * dim floats, row-major); false
+	//! unless StoresInputVectors(), the index has `dim` dimensions and holds every one of them.
+	bool CopyInputVectors(const row_t *row_ids, idx_t n, idx_t dim, float *out) const;
 	//! Candidates among `matches` (the rows a predicate matched that the reader sees), at least
 	//! min(k, matching indexed rows), none beyond `max_distance` (metric units); see
 	//! Hnsw::candidates_filtered. `report` says which strategy answered.

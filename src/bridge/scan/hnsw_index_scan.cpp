@@ -21,6 +21,7 @@
 
 #include <atomic>
 #include <exception>
+#include <functional>
 #include <thread>
 
 namespace duckdb {
@@ -300,10 +301,17 @@ private:
 	//! it cannot: the caller fetches the whole rows.
 	bool FetchVectorsFromIndex(const HNSWScanBindData &bind, DataTable &storage, DuckTransaction &transaction,
 	                           Vector &ids, idx_t count) {
-		if (!vector_slot.IsValid() || index_vectors == IndexVectors::NO) {
+		if (!vector_slot.IsValid()) {
 			return false;
 		}
 		auto slot = vector_slot.GetIndex();
+		auto &vectors = buffer.data[slot];
+		auto dims = ArrayType::GetSize(vectors.GetType());
+		// The index is looked up for each batch (no handle may be held while the table is read):
+		// another transaction may have dropped it, or replaced it under the same name.
+		if (!IndexHoldsVectors(bind, dims, nullptr)) {
+			return false;
+		}
 		lean.Reset();
 		storage.Fetch(transaction, lean, lean_ids, ids, count, lean_state);
 		auto rows = lean.size();
@@ -315,21 +323,12 @@ private:
 		for (idx_t i = 0; i < rows; i++) {
 			fetched_ids[i] = id_data[id_format.sel->get_index(i)];
 		}
-		auto &vectors = buffer.data[slot];
-		auto dims = ArrayType::GetSize(vectors.GetType());
-		bool copied;
-		{
-			auto handle = ReadScanIndex(bind);
-			auto &graph = (*handle)->Graph();
-			if (index_vectors == IndexVectors::UNKNOWN) {
-				index_vectors = graph.StoresInputVectors() && (*handle)->Dimensions() == dims ? IndexVectors::YES
-				                                                                              : IndexVectors::NO;
-			}
-			copied = index_vectors == IndexVectors::YES &&
-			         graph.CopyInputVectors(fetched_ids.data(), rows, MutableData<float>(ArrayChildMutable(vectors)));
-		}
-		if (!copied) {
-			return false; // (a row the index does not hold: with a NULL vector, or not indexed yet)
+		auto copy = [&](const RustIndex &graph) {
+			return graph.CopyInputVectors(fetched_ids.data(), rows, dims,
+			                              MutableData<float>(ArrayChildMutable(vectors)));
+		};
+		if (!IndexHoldsVectors(bind, dims, copy)) {
+			return false; // (or a row it does not hold: with a NULL vector, or not indexed yet)
 		}
 		for (idx_t c = 0, from = 0; c < fetch_ids.size(); c++) {
 			if (c != slot) {
@@ -338,6 +337,21 @@ private:
 		}
 		SetChunkSize(buffer, rows);
 		return true;
+	}
+
+	//! True when the scan's index (if it still exists) stores this scan's vector column bit for
+	//! bit at `dims` dimensions and, given `use`, `use` succeeds on its graph under the handle.
+	bool IndexHoldsVectors(const HNSWScanBindData &bind, idx_t dims,
+	                       const std::function<bool(const RustIndex &)> &use) const {
+		auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
+		if (!handle) {
+			return false;
+		}
+		auto &index = *handle->operator->();
+		auto &columns = index.GetColumnIds();
+		bool holds = columns.size() == 1 && columns[0] == fetch_ids[vector_slot.GetIndex()].GetPrimaryIndex() &&
+		             index.Dimensions() == dims && index.Graph().StoresInputVectors();
+		return holds && (!use || use(index.Graph()));
 	}
 
 	void StartTableScan(ClientContext &context, const HNSWScanBindData &bind) {
@@ -391,8 +405,6 @@ private:
 	DataChunk lean;
 	ColumnFetchState lean_state;
 	vector<row_t> fetched_ids;
-	enum class IndexVectors : uint8_t { UNKNOWN, YES, NO };
-	IndexVectors index_vectors = IndexVectors::UNKNOWN;
 	DataChunk buffer;
 	idx_t k = 0;
 	//! Candidate rowids, ascending (fetch order).
