@@ -219,7 +219,8 @@ def test_inserts_beyond_the_learned_ranges_are_clamped_and_found(con):
     own, total = 0, 0.0
     for i in range(200):
         rows = top_k(con, "array_distance", drift[i])[1]
-        own += rows[0] == (N + i, 0.0)
+        # (DuckDB 1.5 gives 2e-7, not 0, for a vector's distance to its own literal)
+        own += rows[0][0] == N + i and rows[0][1] < 1e-5
         total += recall([r[0] for r in rows], exact_ids(data, "l2sq", drift[i]))
     # A float32 index finds 198 or more of these 200 rows first by their own vector.
     assert own >= 195 and total / 200 >= 0.95, (own, total / 200)

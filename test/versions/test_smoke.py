@@ -153,6 +153,33 @@ def test_checkpoint_and_reopen_keep_the_index(tmp_path):
     assert count == len(kept)  # live rows
 
 
+def test_an_index_keeps_its_options_across_a_reopen(tmp_path):
+    # DuckDB 1.5's catalog forgets an index's WITH options at a reopen: a cosine index came back
+    # as l2sq (used for L2 queries, not for cosine ones) until the index kept its own copy.
+    rows = clustered_rows()
+    path = tmp_path / "options.duckdb"
+    con = open_db(path)
+    con.execute(f"CREATE TABLE items (id INTEGER, cat INTEGER, v FLOAT[{DIM}])")
+    con.executemany("INSERT INTO items VALUES (?, ?, ?)", rows)
+    con.execute("CREATE INDEX items_v ON items USING HNSW (v) WITH (metric = 'cosine', M = 12, ef_construction = 96, "
+                "ef_search = 48, quantization = 'int8', overfetch = 3)")
+    info_sql = ("SELECT metric, m, m0, ef_construction, ef_search, quantization, overfetch, bytes_per_vector "
+                "FROM pragma_hnsw_index_info()")
+    before = con.execute(info_sql).fetchall()
+    assert before == [("cosine", 12, 24, 96, 48, "int8", 3, DIM)]
+    con.close()
+    for reopen in range(2):  # once from the WAL's copy, once from the checkpointed file's
+        con = open_db(path)
+        assert con.execute(info_sql).fetchall() == before
+        query = rows[300][2]
+        cosine = f"SELECT id FROM items ORDER BY array_cosine_distance(v, ?::FLOAT[{DIM}]) LIMIT {K}"
+        plan = "".join(r[1] for r in con.execute("EXPLAIN " + cosine, [query]).fetchall())
+        assert "HNSW_INDEX_SCAN" in plan
+        assert not uses_index(con, query)  # an L2 query does not use a cosine index
+        con.execute("CHECKPOINT")
+        con.close()
+
+
 def test_pragma_reports_the_index():
     rows = clustered_rows()
     con = open_db()

@@ -36,6 +36,17 @@ case_insensitive_map_t<Value> HNSWIndex::StorageOptions(const case_insensitive_m
 	if (ef_search_stored) {
 		result[STORAGE_EF_SEARCH_KEY] = Value::BIGINT(options.params.ef_search);
 	}
+	auto &params = options.params;
+	auto with = [&](const char *option, Value value) {
+		result[string(STORAGE_WITH_PREFIX) + option] = std::move(value);
+	};
+	with("metric", Value(options.metric_name));
+	with("m", Value::BIGINT(params.m));
+	with("m0", Value::BIGINT(params.m0));
+	with("ef_construction", Value::BIGINT(params.ef_construction));
+	with("ef_search", Value::BIGINT(params.ef_search));
+	with("quantization", Value(hnsw_rs_quantization_name(params.quantization)));
+	with("overfetch", Value::BIGINT(params.overfetch));
 	return result;
 }
 

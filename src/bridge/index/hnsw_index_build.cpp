@@ -241,7 +241,15 @@ static unique_ptr<BoundIndex> HNSWCreateInstance(CreateIndexInput &input) {
 		if (type.id() != LogicalTypeId::ARRAY || ArrayType::GetChildType(type).id() != LogicalTypeId::FLOAT) {
 			throw InvalidInputException("expected a FLOAT[n] key, not %s", type.ToString());
 		}
-		options = ParseOptions(input.options, NumericCast<int64_t>(ArrayType::GetSize(type)));
+		// The catalog's WITH options, completed from the copy stored with the index (DuckDB 1.5's
+		// catalog keeps none across a reopen).
+		auto with = input.options;
+		for (auto &stored : input.storage_info.options) {
+			if (StringUtil::StartsWith(stored.first, STORAGE_WITH_PREFIX)) {
+				with.emplace(stored.first.substr(strlen(STORAGE_WITH_PREFIX)), stored.second);
+			}
+		}
+		options = ParseOptions(with, NumericCast<int64_t>(ArrayType::GetSize(type)));
 		return HNSWIndex::FromStorage(input, options);
 	} catch (std::exception &ex) {
 		ErrorData error(ex);

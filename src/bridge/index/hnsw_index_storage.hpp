@@ -22,6 +22,10 @@ constexpr const char *STORAGE_FORMAT = "duckdb-hnsw-paged-v3";
 constexpr const char *STORAGE_UNUSABLE_KEY = "hnsw_unusable_reason";
 //! Storage option: the ef_search set by PRAGMA hnsw_set_ef_search (it overrides CREATE INDEX's).
 constexpr const char *STORAGE_EF_SEARCH_KEY = "hnsw_ef_search";
+//! Storage options "hnsw_with_<option>": the index's WITH options as parsed (metric, M, M0,
+//! ef_construction, ef_search, quantization, overfetch). DuckDB 1.5's catalog drops an index's
+//! options at a reopen (a cosine index came back as l2sq); these fill in what it lacks.
+constexpr const char *STORAGE_WITH_PREFIX = "hnsw_with_";
 
 class HNSWPageStore {
 public:
