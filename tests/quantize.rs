@@ -433,12 +433,7 @@ fn coded_indexes_find_the_exact_top_10_after_reranking() {
             };
             for spread in [0.5f32, 2.0] {
                 let (data, queries) = data_and_queries(metric, rows, dim, spread, 31);
-                let params = hnsw::Params::builder(metric, dim)
-                    .quantization(quantization)
-                    .build()
-                    .unwrap();
-                let index = hnsw::Hnsw::new(params).unwrap();
-                index.insert_numbered(&data, 0, 2).unwrap();
+                let index = index_of(quantization, metric, &data, dim);
                 assert_eq!(index.len(), rows);
                 let recall = index_recall(&index, &data, &queries, dim, (10, ef), &|_| false);
                 println!(
@@ -450,7 +445,7 @@ fn coded_indexes_find_the_exact_top_10_after_reranking() {
                     "{quantization:?} {metric:?} spread {spread}: {recall}"
                 );
                 // Memory: the estimate callers reserve, and what the index holds.
-                let ratio = params.bytes_per_row() as f64 / f32_row;
+                let ratio = index.params().bytes_per_row() as f64 / f32_row;
                 let limit = if quantization == Quantization::Bit {
                     0.15
                 } else {
@@ -518,13 +513,23 @@ fn coded_index(
     seed: u64,
 ) -> (hnsw::Hnsw, Vec<f32>) {
     let data = clustered(rows, dim, 8, seed);
+    (index_of(quantization, metric, &data, dim), data)
+}
+
+/// A coded index of `data` (row-major), built on 2 threads.
+fn index_of(
+    quantization: Quantization,
+    metric: MetricKind,
+    data: &[f32],
+    dim: usize,
+) -> hnsw::Hnsw {
     let params = hnsw::Params::builder(metric, dim)
         .quantization(quantization)
         .build()
         .unwrap();
     let index = hnsw::Hnsw::new(params).unwrap();
-    index.insert_numbered(&data, 0, 2).unwrap();
-    (index, data)
+    index.insert_numbered(data, 0, 2).unwrap();
+    index
 }
 
 #[test]

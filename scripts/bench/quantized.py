@@ -58,15 +58,14 @@ def measure(quantization, data, queries, truth, workdir):
     # The index's over-fetch first; a larger one (SET hnsw_overfetch) only while the target is missed.
     for overfetch in [default] + [f for f in OVERFETCH_SWEEP if f > default and quantization != "f32"]:
         con.execute(f"SET hnsw_overfetch = {overfetch}")
-        efs = sorted({K * overfetch} | set(EF_SWEEP))
+        # A search keeps at least k x over-fetch candidates (ef is raised to that): smaller ef
+        # values repeat the same search, so the sweep starts there.
+        efs = [K * overfetch] + [e for e in EF_SWEEP if e > K * overfetch]
         core = {row[0]: row[1] for row in con.execute(
             f"SELECT ef, p50_ms FROM hnsw_benchmark('items_v', (SELECT q::FLOAT[{dim}] FROM qs), "
             f"ef := {efs})").fetchall()}
         reached = 0
-        # A search keeps at least k x over-fetch candidates (ef is raised to that): smaller ef
-        # values repeat the same search, so the sweep starts there.
-        floor = K * overfetch
-        for ef in [floor] + [e for e in EF_SWEEP if e > floor]:
+        for ef in efs:
             con.execute(f"SET hnsw_ef_search = {ef}")
             run = search_latencies(lambda q: [r[0] for r in con.execute(sql, [q.tolist()]).fetchall()], queries)
             lat = sorted(run["latencies_ms"])

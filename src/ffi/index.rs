@@ -493,11 +493,11 @@ pub unsafe extern "C" fn hnsw_rs_index_copy_input_vectors(
     status: *mut HnswStatus,
 ) -> bool {
     with_status(status, false, || {
-        let index = &(*index).0;
-        // The caller's buffer is sized by its own dimensions: a different index must not write
-        // past it.
-        Ok(index.params().dim == dim
-            && index.copy_input_vectors(slice(labels, n), slice_mut(out, n * dim)))
+        // `out` is sized by the caller's dimensions: the core refuses it unless they are the
+        // index's, so another index never writes past it.
+        Ok((*index)
+            .0
+            .copy_input_vectors(slice(labels, n), slice_mut(out, n * dim)))
     })
 }
 

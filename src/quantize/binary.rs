@@ -412,11 +412,11 @@ fn kmeans_plus_plus(sample: &[f32], dim: usize, count: usize, seed: u64) -> Vec<
         } else {
             round % rows // every row is a centre already: repeat one (it stays empty)
         };
-        let centre = row(chosen).to_vec();
+        let centre = row(chosen);
         for (i, d) in nearest.iter_mut().enumerate() {
-            *d = d.min(l2sq(row(i), &centre) as f64);
+            *d = d.min(l2sq(row(i), centre) as f64);
         }
-        means.extend_from_slice(&centre);
+        means.extend_from_slice(centre);
     }
     means
 }

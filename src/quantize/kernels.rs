@@ -1,7 +1,8 @@
 //! Code kernels: int8 distances and the 1-bit codes' masked sum. Each has one plain body,
 //! compiled twice: for the baseline target (the fallback) and with AVX2+FMA, chosen once at run
-//! time, so the vectorizer converts and multiplies eight lanes at a time where the CPU can. Measured on 50k x 384 clustered rows (2 threads): the
-//! baseline-only kernels built an int8 index 1.2x slower than float32.
+//! time, so the vectorizer converts and multiplies eight lanes at a time where the CPU can.
+//! Measured on 50k x 384 clustered rows (2 threads): the baseline-only kernels built an int8 index
+//! 1.2x slower than float32.
 
 use std::sync::OnceLock;
 

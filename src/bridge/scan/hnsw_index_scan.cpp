@@ -21,7 +21,6 @@
 
 #include <atomic>
 #include <exception>
-#include <functional>
 #include <thread>
 
 namespace duckdb {
@@ -309,7 +308,7 @@ private:
 		auto dims = ArrayType::GetSize(vectors.GetType());
 		// The index is looked up for each batch (no handle may be held while the table is read):
 		// another transaction may have dropped it, or replaced it under the same name.
-		if (!IndexHoldsVectors(bind, dims, nullptr)) {
+		if (!VectorIndex(bind, dims)) {
 			return false;
 		}
 		lean.Reset();
@@ -323,11 +322,9 @@ private:
 		for (idx_t i = 0; i < rows; i++) {
 			fetched_ids[i] = id_data[id_format.sel->get_index(i)];
 		}
-		auto copy = [&](const RustIndex &graph) {
-			return graph.CopyInputVectors(fetched_ids.data(), rows, dims,
-			                              MutableData<float>(ArrayChildMutable(vectors)));
-		};
-		if (!IndexHoldsVectors(bind, dims, copy)) {
+		auto handle = VectorIndex(bind, dims);
+		if (!handle || !(*handle)->Graph().CopyInputVectors(fetched_ids.data(), rows, dims,
+		                                                    MutableData<float>(ArrayChildMutable(vectors)))) {
 			return false; // (or a row it does not hold: with a NULL vector, or not indexed yet)
 		}
 		for (idx_t c = 0, from = 0; c < fetch_ids.size(); c++) {
@@ -339,19 +336,18 @@ private:
 		return true;
 	}
 
-	//! True when the scan's index (if it still exists) stores this scan's vector column bit for
-	//! bit at `dims` dimensions and, given `use`, `use` succeeds on its graph under the handle.
-	bool IndexHoldsVectors(const HNSWScanBindData &bind, idx_t dims,
-	                       const std::function<bool(const RustIndex &)> &use) const {
+	//! The scan's index, if it still exists and stores this scan's vector column bit for bit at
+	//! `dims` dimensions; null otherwise.
+	unique_ptr<IndexReadHandle<HNSWIndex>> VectorIndex(const HNSWScanBindData &bind, idx_t dims) const {
 		auto handle = ReadTableHNSWIndex(bind.table, bind.index_name);
 		if (!handle) {
-			return false;
+			return nullptr;
 		}
 		auto &index = *handle->operator->();
 		auto &columns = index.GetColumnIds();
 		bool holds = columns.size() == 1 && columns[0] == fetch_ids[vector_slot.GetIndex()].GetPrimaryIndex() &&
 		             index.Dimensions() == dims && index.Graph().StoresInputVectors();
-		return holds && (!use || use(index.Graph()));
+		return holds ? std::move(handle) : nullptr;
 	}
 
 	void StartTableScan(ClientContext &context, const HNSWScanBindData &bind) {
