@@ -14,6 +14,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 SCRIPT = """
 import ctypes, duckdb, sys
 libc = ctypes.CDLL("libc.so.6")
+# No transparent huge pages for this process (PR_SET_THP_DISABLE): the index asks for them, and
+# whether the kernel has free 2 MiB pages at that moment moved what a drop frees by ~6 MiB run to
+# run (a ratio of 0.88 once in CI, 0.97 otherwise), which is the machine's state, not the index's.
+libc.prctl(41, 1, 0, 0, 0)
 def rss():
     libc.malloc_trim(0)
     for line in open('/proc/self/status'):
